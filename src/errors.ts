@@ -1,0 +1,89 @@
+/**
+ * The project's one error class. Every failure a user or a program can see carries a stable
+ * `code` from {@link ErrorCode}; the README's "Error codes" table mirrors this list. Codes are
+ * never reused for a different meaning.
+ */
+
+export const ErrorCode = {
+  /** A setting (option, env var, flag or config file entry) is invalid. */
+  CONFIG: 'RTC_ERR_CONFIG',
+  /** Missing, invalid or expired token (HTTP 401 on negotiate/connect). */
+  UNAUTHORIZED: 'RTC_ERR_UNAUTHORIZED',
+  /** The token is valid but does not allow this (e.g. a room outside its `rooms` claim). */
+  FORBIDDEN: 'RTC_ERR_FORBIDDEN',
+  /** A hub method was called with missing or wrongly typed arguments. */
+  BAD_REQUEST: 'RTC_ERR_BAD_REQUEST',
+  /** A room name does not match the allowed pattern. */
+  INVALID_ROOM_NAME: 'RTC_ERR_INVALID_ROOM_NAME',
+  /** The caller used a room it has not joined. */
+  NOT_IN_ROOM: 'RTC_ERR_NOT_IN_ROOM',
+  /** `to` names a peer that is not a member of the room. */
+  PEER_NOT_IN_ROOM: 'RTC_ERR_PEER_NOT_IN_ROOM',
+  /** The room has reached its member limit. */
+  ROOM_FULL: 'RTC_ERR_ROOM_FULL',
+  /** The connection has joined as many rooms as it may. */
+  TOO_MANY_ROOMS: 'RTC_ERR_TOO_MANY_ROOMS',
+  /** A message is larger than the configured limit. */
+  MESSAGE_TOO_LARGE: 'RTC_ERR_MESSAGE_TOO_LARGE',
+  /** The connection sends faster than its configured rate. */
+  RATE_LIMITED: 'RTC_ERR_RATE_LIMITED',
+  /** The connection kept breaking limits and was closed. */
+  ABUSE: 'RTC_ERR_ABUSE',
+  /** A recipient could not keep up; its outbound queue overflowed and it was closed. */
+  SLOW_CONSUMER: 'RTC_ERR_SLOW_CONSUMER',
+  /** The invocation named a hub method that does not exist. */
+  UNKNOWN_METHOD: 'RTC_ERR_UNKNOWN_METHOD',
+  /** Malformed SignalR input: bad JSON, wrong field types, bad framing. */
+  PROTOCOL: 'RTC_ERR_PROTOCOL',
+  /** The SignalR handshake failed (unsupported protocol or version, or it timed out). */
+  HANDSHAKE: 'RTC_ERR_HANDSHAKE',
+  /** The client sent nothing for longer than the client timeout. */
+  TIMEOUT: 'RTC_ERR_TIMEOUT',
+  /** The hub is shutting down. */
+  SHUTTING_DOWN: 'RTC_ERR_SHUTTING_DOWN',
+  /** The operation was aborted through its AbortSignal. */
+  ABORTED: 'RTC_ERR_ABORTED',
+  /** A bug: something that should not happen did. */
+  INTERNAL: 'RTC_ERR_INTERNAL',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+const KNOWN_CODES = new Set<string>(Object.values(ErrorCode));
+
+export interface RtcAgentErrorOptions {
+  cause?: unknown;
+  /** Extra machine-readable facts (e.g. the setting's name). Never secrets. */
+  details?: Record<string, unknown>;
+}
+
+export class RtcAgentError extends Error {
+  override readonly name = 'RtcAgentError';
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: RtcAgentErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = options.details;
+  }
+
+  /**
+   * The text sent to SignalR clients: `CODE: message`. Clients (and an ASP.NET Core hub that
+   * wraps it in a HubException) keep the code findable with {@link parseErrorCode}.
+   */
+  toWire(): string {
+    return `${this.code}: ${this.message}`;
+  }
+}
+
+/** Finds a stable error code anywhere in a message (ASP.NET wraps hub errors in extra text). */
+export function parseErrorCode(message: string): ErrorCode | undefined {
+  const match = /RTC_ERR_[A-Z_]+/.exec(message);
+  if (match && KNOWN_CODES.has(match[0])) return match[0] as ErrorCode;
+  return undefined;
+}
+
+export function isRtcAgentError(err: unknown, code?: ErrorCode): err is RtcAgentError {
+  return err instanceof RtcAgentError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,109 @@
+import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { jwtVerify, errors as joseErrors, type JWTPayload } from 'jose';
+import { ErrorCode, RtcAgentError } from '../errors.js';
+import type { HubAuthOptions } from './options.js';
+
+/** Who a connection belongs to, from the token. Null when the hub runs without auth. */
+export interface AuthUser {
+  userId: string;
+  name: string;
+  /** Room names the token allows, or '*' for any. */
+  rooms: Set<string> | '*';
+  /** ms since the epoch at which the token expires, if it does. */
+  expiresAt: number | undefined;
+}
+
+/** Verifies bearer tokens (HS256 with a secret, RS256/ES256 with a public key) with jose. */
+export class TokenVerifier {
+  private readonly key: KeyObject;
+  private readonly algorithms: string[];
+
+  constructor(private readonly options: HubAuthOptions) {
+    if (options.jwtSecret !== undefined) {
+      this.key = createSecretKey(Buffer.from(options.jwtSecret, 'utf8'));
+      this.algorithms = ['HS256'];
+    } else if (options.jwtPublicKey !== undefined) {
+      try {
+        this.key = createPublicKey(options.jwtPublicKey);
+      } catch (err) {
+        throw new RtcAgentError(ErrorCode.CONFIG, `hub setting 'auth.jwtPublicKey' is not a PEM public key: ${(err as Error).message}`, {
+          cause: err,
+          details: { setting: 'auth.jwtPublicKey' },
+        });
+      }
+      const type = this.key.asymmetricKeyType;
+      if (type === 'rsa') this.algorithms = ['RS256'];
+      else if (type === 'ec') this.algorithms = ['ES256'];
+      else {
+        throw new RtcAgentError(ErrorCode.CONFIG, `hub setting 'auth.jwtPublicKey' must be an RSA or EC (P-256) key, got ${String(type)}`, {
+          details: { setting: 'auth.jwtPublicKey' },
+        });
+      }
+    } else {
+      throw new RtcAgentError(ErrorCode.CONFIG, 'hub auth needs jwtSecret or jwtPublicKey');
+    }
+  }
+
+  async verify(token: string): Promise<AuthUser> {
+    let payload: JWTPayload;
+    try {
+      const verifyOptions: Parameters<typeof jwtVerify>[2] = { algorithms: this.algorithms };
+      if (this.options.issuer !== undefined) verifyOptions.issuer = this.options.issuer;
+      if (this.options.audience !== undefined) verifyOptions.audience = this.options.audience;
+      ({ payload } = await jwtVerify(token, this.key, verifyOptions));
+    } catch (err) {
+      throw new RtcAgentError(ErrorCode.UNAUTHORIZED, describeJoseError(err), { cause: err });
+    }
+    if (typeof payload.sub !== 'string' || payload.sub.length === 0) {
+      throw new RtcAgentError(ErrorCode.UNAUTHORIZED, "token has no 'sub' claim");
+    }
+    const name = typeof payload.name === 'string' && payload.name.length > 0 ? payload.name : payload.sub;
+    return {
+      userId: payload.sub,
+      name,
+      rooms: parseRoomsClaim(payload.rooms),
+      expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined,
+    };
+  }
+}
+
+/**
+ * `rooms` may be an array of names, or a string of names separated by spaces or commas; `*` allows
+ * every room. A token without the claim may join any room: the claim restricts, its absence doesn't.
+ */
+export function parseRoomsClaim(claim: unknown): Set<string> | '*' {
+  if (claim === undefined || claim === null) return '*';
+  const names = Array.isArray(claim)
+    ? claim.filter((x): x is string => typeof x === 'string')
+    : typeof claim === 'string'
+      ? claim.split(/[\s,]+/).filter(Boolean)
+      : [];
+  if (names.includes('*')) return '*';
+  return new Set(names);
+}
+
+export function mayJoin(user: AuthUser | null, room: string): boolean {
+  if (user === null || user.rooms === '*') return true;
+  return user.rooms.has(room);
+}
+
+function describeJoseError(err: unknown): string {
+  if (err instanceof joseErrors.JWTExpired) return 'token expired';
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return `token claim '${err.claim}' is invalid: ${err.reason}`;
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'token algorithm not allowed';
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'token signature is invalid';
+  if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid) return 'token is malformed';
+  return 'token is invalid';
+}
+
+/** The bearer token from `Authorization: Bearer …` or, for browsers and SSE, the `access_token` query. */
+export function extractToken(req: IncomingMessage, url: URL): string | undefined {
+  const header = req.headers.authorization;
+  if (typeof header === 'string') {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (match?.[1]) return match[1];
+  }
+  const query = url.searchParams.get('access_token');
+  return query !== null && query.length > 0 ? query : undefined;
+}

@@ -1,0 +1,183 @@
+import type { Logger } from '../log/logger.js';
+import type { IceServer } from '../protocol/room-contract.js';
+import { ErrorCode, RtcAgentError } from '../errors.js';
+import {
+  DEFAULT_CLIENT_TIMEOUT_MS,
+  DEFAULT_DISCONNECT_TIMEOUT_MS,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_HUB_HOST,
+  DEFAULT_HUB_PATH,
+  DEFAULT_KEEP_ALIVE_INTERVAL_MS,
+  DEFAULT_LONG_POLL_TIMEOUT_MS,
+  DEFAULT_MAX_MESSAGE_BYTES,
+} from '../constants.js';
+
+/** A full mesh costs every agent n-1 peer connections; past ~64 members a mesh is the wrong tool. */
+export const DEFAULT_MAX_PEERS_PER_ROOM = 64;
+/** Enough for a bot that sits in many rooms; stops one connection from creating rooms without end. */
+export const DEFAULT_MAX_ROOMS_PER_CONNECTION = 32;
+/** Sustained messages per second per connection; generous so a relayed bulk transfer is not throttled. */
+export const DEFAULT_MESSAGES_PER_SECOND = 2_000;
+/** Burst allowance on top of the rate (token bucket size). */
+export const DEFAULT_MESSAGE_BURST = 4_000;
+/** Rejections (rate, size, bad input) within one strike window after which the connection is closed. */
+export const DEFAULT_MAX_STRIKES = 50;
+/** Window over which strikes are counted. */
+export const DEFAULT_STRIKE_WINDOW_MS = 10_000;
+/**
+ * Bytes queued towards one client (transport buffer) before senders to it wait: the hub's end-to-end
+ * backpressure. 1 MiB keeps a 16 KiB stream at full speed without letting a slow reader eat memory.
+ */
+export const DEFAULT_OUTBOUND_HIGH_WATER_BYTES = 1024 * 1024;
+/** A client whose queue grows past this is too slow to serve and is closed (SLOW_CONSUMER). */
+export const DEFAULT_OUTBOUND_MAX_BYTES = 16 * 1024 * 1024;
+/**
+ * Unacked bytes kept for stateful reconnect replay. The official client acks once a second, so
+ * this must hold about a second of traffic; past it the connection stays up but can no longer be
+ * resumed (the client then reconnects from scratch and rejoins).
+ */
+export const DEFAULT_RECONNECT_BUFFER_BYTES = 4 * 1024 * 1024;
+
+export interface HubLimits {
+  maxMessageBytes: number;
+  maxPeersPerRoom: number;
+  maxRoomsPerConnection: number;
+  messagesPerSecond: number;
+  messageBurst: number;
+  maxStrikes: number;
+  strikeWindowMs: number;
+  outboundHighWaterBytes: number;
+  outboundMaxBytes: number;
+  reconnectBufferBytes: number;
+}
+
+export interface HubAuthOptions {
+  /** HS256 shared secret. */
+  jwtSecret?: string;
+  /** PEM public key (SPKI) for RS256 / ES256 tokens. */
+  jwtPublicKey?: string;
+  /** Required `iss`, if set. */
+  issuer?: string;
+  /** Required `aud`, if set. */
+  audience?: string;
+}
+
+export interface HubOptions {
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  /** URL path of the hub, e.g. `/hub`. */
+  path?: string;
+  logger?: Logger;
+  auth?: HubAuthOptions;
+  /** Browser origins allowed by CORS (exact `scheme://host:port`), or `*` for any. Same-origin is always allowed. */
+  corsOrigins?: string[];
+  keepAliveIntervalMs?: number;
+  clientTimeoutMs?: number;
+  handshakeTimeoutMs?: number;
+  disconnectTimeoutMs?: number;
+  longPollTimeoutMs?: number;
+  limits?: Partial<HubLimits>;
+  /** Handed to clients in the Join result (e.g. the site's TURN server). */
+  iceServers?: IceServer[];
+  /** Which transports negotiate offers; all three by default. */
+  transports?: TransportName[];
+}
+
+export type TransportName = 'WebSockets' | 'ServerSentEvents' | 'LongPolling';
+export const ALL_TRANSPORTS: readonly TransportName[] = ['WebSockets', 'ServerSentEvents', 'LongPolling'];
+
+export interface ResolvedHubOptions {
+  host: string;
+  port: number;
+  path: string;
+  auth: HubAuthOptions | undefined;
+  corsOrigins: string[];
+  keepAliveIntervalMs: number;
+  clientTimeoutMs: number;
+  handshakeTimeoutMs: number;
+  disconnectTimeoutMs: number;
+  longPollTimeoutMs: number;
+  limits: HubLimits;
+  iceServers: IceServer[];
+  transports: TransportName[];
+}
+
+export const DEFAULT_HUB_LIMITS: HubLimits = {
+  maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
+  maxPeersPerRoom: DEFAULT_MAX_PEERS_PER_ROOM,
+  maxRoomsPerConnection: DEFAULT_MAX_ROOMS_PER_CONNECTION,
+  messagesPerSecond: DEFAULT_MESSAGES_PER_SECOND,
+  messageBurst: DEFAULT_MESSAGE_BURST,
+  maxStrikes: DEFAULT_MAX_STRIKES,
+  strikeWindowMs: DEFAULT_STRIKE_WINDOW_MS,
+  outboundHighWaterBytes: DEFAULT_OUTBOUND_HIGH_WATER_BYTES,
+  outboundMaxBytes: DEFAULT_OUTBOUND_MAX_BYTES,
+  reconnectBufferBytes: DEFAULT_RECONNECT_BUFFER_BYTES,
+};
+
+function bad(setting: string, why: string): RtcAgentError {
+  return new RtcAgentError(ErrorCode.CONFIG, `hub setting '${setting}' ${why}`, { details: { setting } });
+}
+
+function positiveInt(setting: string, value: number): number {
+  if (!Number.isInteger(value) || value <= 0) throw bad(setting, `must be a positive integer, got ${String(value)}`);
+  return value;
+}
+
+/** Merges options over defaults once, and names the first bad setting. */
+export function resolveHubOptions(options: HubOptions): ResolvedHubOptions {
+  const port = options.port ?? 0;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw bad('port', `must be 0-65535, got ${String(port)}`);
+  let path = options.path ?? DEFAULT_HUB_PATH;
+  if (!path.startsWith('/') || /[?#\s]/.test(path)) throw bad('path', `must start with '/' and have no query, got ${JSON.stringify(path)}`);
+  if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
+  if (path === '/healthz' || path === '/metrics') throw bad('path', `must not be ${path}`);
+
+  const limits: HubLimits = { ...DEFAULT_HUB_LIMITS };
+  for (const [key, value] of Object.entries(options.limits ?? {})) {
+    if (!(key in DEFAULT_HUB_LIMITS)) throw bad(`limits.${key}`, 'is not a known limit');
+    if (value === undefined) continue;
+    limits[key as keyof HubLimits] = positiveInt(`limits.${key}`, value);
+  }
+  if (limits.outboundMaxBytes < limits.outboundHighWaterBytes) {
+    throw bad('limits.outboundMaxBytes', 'must be at least limits.outboundHighWaterBytes');
+  }
+
+  const auth = options.auth;
+  if (auth && auth.jwtSecret !== undefined && auth.jwtPublicKey !== undefined) {
+    throw bad('auth', 'takes jwtSecret or jwtPublicKey, not both');
+  }
+  if (auth?.jwtSecret !== undefined && auth.jwtSecret.length < 16) {
+    throw bad('auth.jwtSecret', 'must be at least 16 characters (HS256 needs a strong secret)');
+  }
+  const hasAuth = auth !== undefined && (auth.jwtSecret !== undefined || auth.jwtPublicKey !== undefined);
+
+  const corsOrigins = options.corsOrigins ?? [];
+  for (const origin of corsOrigins) {
+    if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) {
+      throw bad('corsOrigins', `entries must look like http://host:port or be '*', got ${JSON.stringify(origin)}`);
+    }
+  }
+  const transports = options.transports ?? [...ALL_TRANSPORTS];
+  for (const t of transports) {
+    if (!ALL_TRANSPORTS.includes(t)) throw bad('transports', `has unknown transport ${JSON.stringify(t)}`);
+  }
+  if (transports.length === 0) throw bad('transports', 'must name at least one transport');
+
+  return {
+    host: options.host ?? DEFAULT_HUB_HOST,
+    port,
+    path,
+    auth: hasAuth ? auth : undefined,
+    corsOrigins,
+    keepAliveIntervalMs: positiveInt('keepAliveIntervalMs', options.keepAliveIntervalMs ?? DEFAULT_KEEP_ALIVE_INTERVAL_MS),
+    clientTimeoutMs: positiveInt('clientTimeoutMs', options.clientTimeoutMs ?? DEFAULT_CLIENT_TIMEOUT_MS),
+    handshakeTimeoutMs: positiveInt('handshakeTimeoutMs', options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS),
+    disconnectTimeoutMs: positiveInt('disconnectTimeoutMs', options.disconnectTimeoutMs ?? DEFAULT_DISCONNECT_TIMEOUT_MS),
+    longPollTimeoutMs: positiveInt('longPollTimeoutMs', options.longPollTimeoutMs ?? DEFAULT_LONG_POLL_TIMEOUT_MS),
+    limits,
+    iceServers: options.iceServers ?? [],
+    transports,
+  };
+}

@@ -1,0 +1,219 @@
+/**
+ * The room contract's hub methods (Join, Leave, Signal, Relay) and the hub's rules: the hub stamps
+ * every sender, nothing crosses rooms, `to` must be a member of the same room.
+ * docs/room-contract.md describes the same behaviour for other hub implementations.
+ */
+import { ErrorCode, RtcAgentError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import { derivePeerId } from '../protocol/peer-id.js';
+import {
+  ClientMethod,
+  ROOM_CONTRACT_VERSION,
+  describeType,
+  validateHello,
+  validateRoomName,
+  type JoinResult,
+  type Participant,
+  type PeerLeftReason,
+} from '../protocol/room-contract.js';
+import { mayJoin, type AuthUser } from './auth.js';
+import type { HubMetrics } from './metrics.js';
+import type { ResolvedHubOptions } from './options.js';
+import type { MemberEndpoint, RoomMember, RoomRegistry } from './room-registry.js';
+
+/** A recipient that keeps more than the high-water mark queued for this long is closed as too slow. */
+export const DEFAULT_SLOW_CONSUMER_WAIT_MS = 10_000;
+
+/** The caller of a hub method, as the room methods see it. */
+export interface Caller extends MemberEndpoint {
+  readonly user: AuthUser | null;
+  /** room → this caller's peer id in it. */
+  readonly memberships: Map<string, string>;
+  /** Peer id for a caller that sends no agentKey; fixed for the connection's life. */
+  readonly fallbackPeerId: string;
+  /** Closes a recipient that cannot keep up. */
+  destroyAsSlow(): void;
+}
+
+export type HubMethodHandler = (caller: Caller, args: unknown[]) => unknown;
+
+export class RoomMethods {
+  constructor(
+    private readonly registry: RoomRegistry,
+    private readonly options: ResolvedHubOptions,
+    private readonly metrics: HubMetrics,
+    private readonly log: Logger,
+    private readonly slowConsumerWaitMs = DEFAULT_SLOW_CONSUMER_WAIT_MS,
+  ) {}
+
+  /** Method table keyed by lower-case name: SignalR servers match targets case-insensitively. */
+  table(): Map<string, HubMethodHandler> {
+    return new Map<string, HubMethodHandler>([
+      ['join', (c, a) => this.join(c, a)],
+      ['leave', (c, a) => this.leave(c, a)],
+      ['signal', (c, a) => this.signal(c, a)],
+      ['relay', (c, a) => this.relay(c, a)],
+    ]);
+  }
+
+  join(caller: Caller, args: unknown[]): JoinResult {
+    expectArgs('Join', args, 1, 2);
+    const room = validateRoomName(args[0]);
+    const hello = validateHello(args[1]);
+    if (!mayJoin(caller.user, room)) {
+      throw new RtcAgentError(ErrorCode.FORBIDDEN, `not allowed to join room '${room}'`);
+    }
+    const limits = this.options.limits;
+    const alreadyIn = caller.memberships.has(room);
+    if (!alreadyIn && caller.memberships.size >= limits.maxRoomsPerConnection) {
+      throw new RtcAgentError(ErrorCode.TOO_MANY_ROOMS, `a connection may be in at most ${limits.maxRoomsPerConnection} rooms`);
+    }
+    const peerId =
+      caller.memberships.get(room) ??
+      (hello.agentKey !== undefined ? derivePeerId(caller.user?.userId ?? null, hello.agentKey) : caller.fallbackPeerId);
+    const existing = this.registry.get(room, peerId);
+    const occupied = this.registry.size(room) - (existing ? 1 : 0);
+    if (occupied >= limits.maxPeersPerRoom) {
+      throw new RtcAgentError(ErrorCode.ROOM_FULL, `room '${room}' is full (${limits.maxPeersPerRoom} members)`);
+    }
+    const participant: Participant = {
+      peerId,
+      name: caller.user?.name ?? hello.name ?? `peer-${peerId.slice(0, 6)}`,
+      userId: caller.user?.userId ?? null,
+      capabilities: hello.capabilities,
+      meta: hello.meta,
+      joinedAt: existing?.participant.joinedAt ?? Date.now(),
+    };
+    const replaced = this.registry.add(room, { participant, endpoint: caller });
+    caller.memberships.set(room, peerId);
+    if (replaced) {
+      // The same agent came back on a new connection (e.g. after a network drop): the old
+      // connection loses the membership, the room keeps the peer (and its P2P links).
+      const oldCaller = replaced.endpoint as Caller;
+      oldCaller.memberships?.delete(room);
+      replaced.endpoint.sendInvocation(ClientMethod.PeerLeft, [room, peerId, 'replaced' satisfies PeerLeftReason]);
+      this.log.debug({ room, peerId }, 'membership moved to a new connection');
+    }
+    const others: Participant[] = [];
+    for (const member of this.registry.members(room)) {
+      if (member.participant.peerId === peerId) continue;
+      others.push(member.participant);
+      member.endpoint.sendInvocation(ClientMethod.PeerJoined, [room, participant]);
+    }
+    this.log.debug({ room, peerId, members: others.length + 1 }, 'joined');
+    return {
+      room,
+      self: participant,
+      participants: others,
+      iceServers: this.options.iceServers,
+      limits: {
+        maxMessageBytes: limits.maxMessageBytes,
+        maxPeersPerRoom: limits.maxPeersPerRoom,
+        maxRoomsPerConnection: limits.maxRoomsPerConnection,
+        messagesPerSecond: limits.messagesPerSecond,
+      },
+      contractVersion: ROOM_CONTRACT_VERSION,
+    };
+  }
+
+  /** Leaving a room one is not in is not an error: Leave is idempotent. */
+  leave(caller: Caller, args: unknown[]): void {
+    expectArgs('Leave', args, 1, 1);
+    const room = validateRoomName(args[0]);
+    this.removeMembership(caller, room, 'left');
+  }
+
+  /** Drops every membership of a connection that went away. */
+  disconnected(caller: Caller): void {
+    for (const room of [...caller.memberships.keys()]) this.removeMembership(caller, room, 'disconnected');
+  }
+
+  private removeMembership(caller: Caller, room: string, reason: PeerLeftReason): void {
+    const peerId = caller.memberships.get(room);
+    if (peerId === undefined) return;
+    caller.memberships.delete(room);
+    const removed = this.registry.remove(room, peerId, caller.connectionId);
+    if (!removed) return;
+    for (const member of this.registry.members(room)) {
+      member.endpoint.sendInvocation(ClientMethod.PeerLeft, [room, peerId, reason]);
+    }
+    this.log.debug({ room, peerId, reason }, 'left');
+  }
+
+  signal(caller: Caller, args: unknown[]): void {
+    expectArgs('Signal', args, 3, 3);
+    const { room, from } = this.senderIn(caller, args[0]);
+    const to = this.recipientIn(room, args[1], from);
+    const signal = args[2];
+    if (typeof signal !== 'object' || signal === null || Array.isArray(signal)) {
+      throw new RtcAgentError(ErrorCode.BAD_REQUEST, `Signal's signal must be an object, got ${describeType(signal)}`);
+    }
+    to.endpoint.sendInvocation(ClientMethod.Signal, [room, from, signal]);
+    this.metrics.messagesRelayed.inc({ kind: 'signal' });
+  }
+
+  relay(caller: Caller, args: unknown[]): Promise<void> | undefined {
+    expectArgs('Relay', args, 3, 3);
+    const { room, from } = this.senderIn(caller, args[0]);
+    const payload = args[2];
+    if (typeof payload !== 'string') {
+      throw new RtcAgentError(ErrorCode.BAD_REQUEST, `Relay's payload must be a base64 string, got ${describeType(payload)}`);
+    }
+    const recipients: RoomMember[] = [];
+    if (args[1] === null || args[1] === undefined) {
+      for (const member of this.registry.members(room)) {
+        if (member.participant.peerId !== from) recipients.push(member);
+      }
+    } else {
+      recipients.push(this.recipientIn(room, args[1], from));
+    }
+    let waits: Promise<void>[] | undefined;
+    for (const member of recipients) {
+      member.endpoint.sendInvocation(ClientMethod.Relayed, [room, from, payload]);
+      const wait = member.endpoint.whenWritable();
+      if (wait) (waits ??= []).push(this.boundedWait(member.endpoint as Caller, wait));
+    }
+    this.metrics.messagesRelayed.inc({ kind: 'relay' }, recipients.length);
+    this.metrics.bytesRelayed.inc({ kind: 'relay' }, payload.length * recipients.length);
+    // Hold this sender's next message until slow recipients drain: end-to-end backpressure.
+    return waits ? Promise.all(waits).then(() => undefined) : undefined;
+  }
+
+  private boundedWait(recipient: Caller, wait: Promise<void>): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        recipient.destroyAsSlow();
+        resolve();
+      }, this.slowConsumerWaitMs);
+      void wait.then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private senderIn(caller: Caller, roomArg: unknown): { room: string; from: string } {
+    const room = validateRoomName(roomArg);
+    const from = caller.memberships.get(room);
+    if (from === undefined) throw new RtcAgentError(ErrorCode.NOT_IN_ROOM, `not a member of room '${room}'; call Join first`);
+    return { room, from };
+  }
+
+  private recipientIn(room: string, toArg: unknown, from: string): RoomMember {
+    if (typeof toArg !== 'string') {
+      throw new RtcAgentError(ErrorCode.BAD_REQUEST, `'to' must be a peer id string, got ${describeType(toArg)}`);
+    }
+    const member = this.registry.get(room, toArg);
+    if (!member || toArg === from) {
+      throw new RtcAgentError(ErrorCode.PEER_NOT_IN_ROOM, `peer '${toArg.slice(0, 64)}' is not a member of room '${room}'`);
+    }
+    return member;
+  }
+}
+
+function expectArgs(method: string, args: unknown[], min: number, max: number): void {
+  if (args.length < min || args.length > max) {
+    const want = min === max ? `${min}` : `${min}-${max}`;
+    throw new RtcAgentError(ErrorCode.BAD_REQUEST, `${method} takes ${want} arguments, got ${args.length}`);
+  }
+}

@@ -1,0 +1,477 @@
+/**
+ * The hub's HTTP side: negotiate, the three SignalR transports, CORS, auth, /healthz and /metrics,
+ * and graceful shutdown. Status codes follow ASP.NET Core's HttpConnectionDispatcher.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { ErrorCode, RtcAgentError } from '../errors.js';
+import { silentLogger, type Logger } from '../log/logger.js';
+import { TokenVerifier, extractToken, type AuthUser } from './auth.js';
+import { HubClientConnection, type ConnectionEvents } from './connection.js';
+import { CorsPolicy } from './cors.js';
+import { InvocationDispatcher } from './dispatcher.js';
+import { readBody, sendJson, sendText } from './http-util.js';
+import { HubMetrics } from './metrics.js';
+import { resolveHubOptions, type HubOptions, type ResolvedHubOptions, type TransportName } from './options.js';
+import { InProcessRoomRegistry, type RoomRegistry } from './room-registry.js';
+import { RoomMethods } from './room-methods.js';
+import { Session } from './session.js';
+import { LongPollingSink } from './transports/long-polling.js';
+import { ServerSentEventsSink } from './transports/server-sent-events.js';
+import { WebSocketSink } from './transports/websocket.js';
+
+/** How long a closed long-polling connection still answers polls with 204 instead of 404. */
+const CLOSED_POLL_GRACE_MS = 5_000;
+/** How long close() waits for clients to take their Close message before cutting sockets. */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 2_000;
+/** Upper bound on one transport frame / POST body: several messages of the maximum size batched. */
+const FRAME_SIZE_FACTOR = 4;
+
+/** A running hub. */
+export interface Hub {
+  /** Hub URL for clients, e.g. http://127.0.0.1:41234/hub */
+  readonly url: string;
+  readonly port: number;
+  readonly host: string;
+  readonly metrics: HubMetrics;
+  /** Closes every connection (each gets a Close message) and stops listening. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Starts a hub and resolves once it listens. `port: 0` picks a free port. */
+export async function startHub(options: HubOptions = {}): Promise<Hub> {
+  const hub = new HubServer(resolveHubOptions(options), options.logger ?? silentLogger());
+  await hub.listen();
+  return hub;
+}
+
+class HubServer implements Hub {
+  readonly metrics: HubMetrics;
+  private readonly server: Server;
+  private readonly wss: WebSocketServer;
+  private readonly cors: CorsPolicy;
+  private readonly verifier: TokenVerifier | null;
+  private readonly registry: RoomRegistry = new InProcessRoomRegistry();
+  private readonly rooms: RoomMethods;
+  private readonly dispatcher: InvocationDispatcher;
+  /** Keyed by the id clients put in `?id=` (connectionToken, or connectionId for negotiate v0). */
+  private readonly connections = new Map<string, HubClientConnection>();
+  private readonly sessions = new WeakMap<HubClientConnection, Session>();
+  private readonly sockets = new Set<Socket>();
+  private ticker: NodeJS.Timeout | null = null;
+  private closing: Promise<void> | null = null;
+  private address: AddressInfo | null = null;
+
+  constructor(
+    private readonly options: ResolvedHubOptions,
+    private readonly log: Logger,
+  ) {
+    this.cors = new CorsPolicy(options.corsOrigins);
+    this.verifier = options.auth ? new TokenVerifier(options.auth) : null;
+    this.metrics = new HubMetrics(() => this.snapshot());
+    this.rooms = new RoomMethods(this.registry, options, this.metrics, log.child({ component: 'rooms' }));
+    this.dispatcher = new InvocationDispatcher(this.rooms.table(), options.limits, this.metrics, log);
+    this.server = createServer((req, res) => {
+      this.onRequest(req, res).catch((err: unknown) => {
+        this.log.error({ err }, 'request failed');
+        sendText(res, 500, 'internal error');
+      });
+    });
+    this.server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+    this.server.on('upgrade', (req, socket, head) => {
+      this.onUpgrade(req, socket as Socket, head).catch((err: unknown) => {
+        this.log.error({ err }, 'upgrade failed');
+        socket.destroy();
+      });
+    });
+    this.server.on('clientError', (err, socket) => {
+      this.log.debug({ err }, 'bad HTTP request');
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    });
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: options.limits.maxMessageBytes * FRAME_SIZE_FACTOR,
+      perMessageDeflate: false,
+    });
+  }
+
+  get url(): string {
+    const a = this.address;
+    if (!a) return '';
+    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    return `http://${host}:${a.port}${this.options.path}`;
+  }
+
+  get port(): number {
+    return this.address?.port ?? 0;
+  }
+
+  get host(): string {
+    return this.address?.address ?? this.options.host;
+  }
+
+  async listen(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port, this.options.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    this.address = this.server.address() as AddressInfo;
+    const o = this.options;
+    // One ticker for every connection; fine-grained enough for the shortest configured interval.
+    const tickMs = Math.max(20, Math.min(1_000, o.keepAliveIntervalMs / 4, o.clientTimeoutMs / 4, o.handshakeTimeoutMs / 4));
+    this.ticker = setInterval(() => this.tick(), tickMs);
+    this.ticker.unref();
+    this.log.info({ url: this.url, auth: this.verifier !== null, transports: o.transports }, 'hub listening');
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    for (const conn of this.connections.values()) conn.tick(now);
+  }
+
+  private snapshot(): { rooms: number; members: number; connections: Record<string, number> } {
+    const connections: Record<string, number> = { WebSockets: 0, ServerSentEvents: 0, LongPolling: 0 };
+    for (const conn of this.connections.values()) {
+      if (conn.state === 'open' && conn.transportName) connections[conn.transportName] = (connections[conn.transportName] ?? 0) + 1;
+    }
+    return { ...this.registry.stats(), connections };
+  }
+
+  // ------------------------------------------------------------------ HTTP
+
+  private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://hub.invalid');
+    const path = url.pathname;
+    if (path === '/healthz' && req.method === 'GET') {
+      const stats = this.snapshot();
+      sendJson(res, this.closing ? 503 : 200, { status: this.closing ? 'closing' : 'ok', ...stats });
+      return;
+    }
+    if (path === '/metrics' && req.method === 'GET') {
+      const body = await this.metrics.registry.metrics();
+      res.writeHead(200, { 'Content-Type': this.metrics.registry.contentType });
+      res.end(body);
+      return;
+    }
+    const hubPath = this.options.path;
+    const isNegotiate = path === `${hubPath}/negotiate`;
+    if (path !== hubPath && !isNegotiate) {
+      sendText(res, 404, 'not found');
+      return;
+    }
+    if (req.method === 'OPTIONS') {
+      this.cors.preflight(req, res);
+      return;
+    }
+    if (!this.cors.isAllowed(req)) {
+      sendText(res, 403, 'origin not allowed');
+      return;
+    }
+    this.cors.apply(req, res);
+    if (this.closing) {
+      sendText(res, 503, `${ErrorCode.SHUTTING_DOWN}: the hub is shutting down`);
+      return;
+    }
+    if (isNegotiate) {
+      if (req.method !== 'POST') {
+        sendText(res, 405, 'negotiate takes POST', { Allow: 'POST' });
+        return;
+      }
+      await this.negotiate(req, res, url);
+      return;
+    }
+    await this.onHubRequest(req, res, url);
+  }
+
+  private async authenticate(req: IncomingMessage, url: URL): Promise<AuthUser | null> {
+    if (!this.verifier) return null;
+    const token = extractToken(req, url);
+    if (token === undefined) throw new RtcAgentError(ErrorCode.UNAUTHORIZED, 'a bearer token is required');
+    return this.verifier.verify(token);
+  }
+
+  private refuseAuth(res: ServerResponse, err: unknown): void {
+    const error = err instanceof RtcAgentError ? err : new RtcAgentError(ErrorCode.UNAUTHORIZED, 'token is invalid');
+    this.metrics.errors.inc({ code: error.code });
+    sendText(res, error.code === ErrorCode.FORBIDDEN ? 403 : 401, error.toWire(), { 'WWW-Authenticate': 'Bearer' });
+  }
+
+  private async negotiate(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    let user: AuthUser | null;
+    try {
+      user = await this.authenticate(req, url);
+    } catch (err) {
+      this.refuseAuth(res, err);
+      return;
+    }
+    const requested = Number.parseInt(url.searchParams.get('negotiateVersion') ?? '0', 10);
+    const version = Number.isFinite(requested) && requested >= 1 ? 1 : 0;
+    const stateful = url.searchParams.get('useStatefulReconnect') === 'true';
+    const conn = this.createConnection(user, stateful);
+    // Version 0 has no connectionToken: the client then puts the connectionId in `?id=`.
+    this.connections.set(version >= 1 ? conn.token : conn.connectionId, conn);
+    const body: Record<string, unknown> = {
+      negotiateVersion: version,
+      connectionId: conn.connectionId,
+      availableTransports: this.options.transports.map((transport) => ({
+        transport,
+        transferFormats: transport === 'ServerSentEvents' ? ['Text'] : ['Text', 'Binary'],
+      })),
+    };
+    if (version >= 1) body.connectionToken = conn.token;
+    // Only when asked: the client rejects a server that offers it unasked.
+    if (stateful) body.useStatefulReconnect = true;
+    sendJson(res, 200, body);
+  }
+
+  private createConnection(user: AuthUser | null, stateful: boolean): HubClientConnection {
+    const events: ConnectionEvents = {
+      invocation: (c, msg) => {
+        const session = this.sessions.get(c);
+        return session ? this.dispatcher.dispatch(session, msg) : undefined;
+      },
+      handshake: (c) => {
+        this.metrics.connectionsOpened.inc({ transport: c.transportName ?? 'unknown' });
+        c.log.debug({ transport: c.transportName, stateful: c.isStateful }, 'connected');
+      },
+      closed: (c) => this.onConnectionClosed(c),
+      error: (_c, code) => this.metrics.errors.inc({ code }),
+    };
+    const now = Date.now();
+    const conn = new HubClientConnection(user, stateful, this.options, events, this.log, now);
+    this.sessions.set(conn, new Session(conn, this.options.limits, now));
+    return conn;
+  }
+
+  private onConnectionClosed(conn: HubClientConnection): void {
+    const session = this.sessions.get(conn);
+    if (session) this.rooms.disconnected(session);
+    const remove = (): void => {
+      for (const [key, value] of this.connections) {
+        if (value === conn) this.connections.delete(key);
+      }
+    };
+    if (conn.transportName === 'LongPolling' && !this.closing) setTimeout(remove, CLOSED_POLL_GRACE_MS).unref();
+    else remove();
+  }
+
+  /** Finds the connection for `?id=`, answering 400/404 itself when there is none. */
+  private lookup(url: URL, res: ServerResponse): HubClientConnection | undefined {
+    const id = url.searchParams.get('id');
+    if (id === null || id === '') {
+      sendText(res, 400, 'Connection ID required');
+      return undefined;
+    }
+    const conn = this.connections.get(id);
+    if (!conn) {
+      sendText(res, 404, 'No Connection with that ID');
+      return undefined;
+    }
+    return conn;
+  }
+
+  /** With auth on, every request of a connection must carry a valid token of the same user. */
+  private async checkSameUser(req: IncomingMessage, url: URL, conn: HubClientConnection): Promise<true | RtcAgentError> {
+    if (!this.verifier) return true;
+    try {
+      const user = await this.authenticate(req, url);
+      if (user?.userId !== conn.user?.userId) return new RtcAgentError(ErrorCode.FORBIDDEN, 'token belongs to another user');
+      return true;
+    } catch (err) {
+      return err as RtcAgentError;
+    }
+  }
+
+  private transportEnabled(name: TransportName): boolean {
+    return this.options.transports.includes(name);
+  }
+
+  private async onHubRequest(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const conn = this.lookup(url, res);
+    if (!conn) return;
+    const auth = await this.checkSameUser(req, url, conn);
+    if (auth !== true) {
+      this.refuseAuth(res, auth);
+      return;
+    }
+    const now = Date.now();
+    if (req.method === 'GET') {
+      const wantsSse = (req.headers.accept ?? '').includes('text/event-stream');
+      const name: TransportName = wantsSse ? 'ServerSentEvents' : 'LongPolling';
+      if (!this.transportEnabled(name)) {
+        sendText(res, 404, `${name} is disabled`);
+        return;
+      }
+      if (conn.state === 'closed') {
+        if (conn.transportName === 'LongPolling') sendText(res, 204, '');
+        else sendText(res, 404, 'No Connection with that ID');
+        return;
+      }
+      if (conn.transportName === null) {
+        if (name === 'ServerSentEvents') {
+          conn.attach(new ServerSentEventsSink(res, conn), now);
+        } else {
+          const sink = new LongPollingSink(conn, this.options.longPollTimeoutMs, this.options.disconnectTimeoutMs, now);
+          conn.attach(sink, now);
+          sink.firstPoll(res);
+        }
+        return;
+      }
+      if (conn.transportName !== name) {
+        sendText(res, 400, 'Cannot change transports mid-connection');
+        return;
+      }
+      if (name === 'ServerSentEvents') {
+        sendText(res, 409, 'An SSE stream is already open for this connection');
+        return;
+      }
+      this.pollSink(conn)?.handlePoll(req, res);
+      return;
+    }
+    if (req.method === 'POST') {
+      if (conn.transportName === 'WebSockets') {
+        sendText(res, 405, 'POST requests are not allowed for WebSocket connections', { Allow: 'GET' });
+        return;
+      }
+      if (conn.transportName === null) {
+        sendText(res, 400, 'Connect before sending');
+        return;
+      }
+      const body = await readBody(req, this.options.limits.maxMessageBytes * FRAME_SIZE_FACTOR);
+      if (body === null) {
+        this.metrics.errors.inc({ code: ErrorCode.MESSAGE_TOO_LARGE });
+        sendText(res, 413, `${ErrorCode.MESSAGE_TOO_LARGE}: request body exceeds ${this.options.limits.maxMessageBytes * FRAME_SIZE_FACTOR} bytes`);
+        return;
+      }
+      if (conn.state === 'closed') {
+        sendText(res, 404, 'No Connection with that ID');
+        return;
+      }
+      // Reply after processing, so a client that outpaces the hub is slowed by its own sends.
+      await conn.receive(body, Date.now());
+      sendText(res, 200, '');
+      return;
+    }
+    if (req.method === 'DELETE') {
+      conn.close();
+      sendText(res, 202, '');
+      return;
+    }
+    sendText(res, 405, 'method not allowed', { Allow: 'GET, POST, DELETE' });
+  }
+
+  private pollSink(conn: HubClientConnection): LongPollingSink | undefined {
+    return conn.lastSink instanceof LongPollingSink ? conn.lastSink : undefined;
+  }
+
+  // ------------------------------------------------------------ WebSockets
+
+  private async onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://hub.invalid');
+    const reject = (status: number, text: string): void => {
+      socket.end(`HTTP/1.1 ${status} ${statusText(status)}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
+    };
+    if (url.pathname !== this.options.path) return reject(404, 'not found');
+    if (this.closing) return reject(503, 'the hub is shutting down');
+    if (!this.transportEnabled('WebSockets')) return reject(404, 'WebSockets is disabled');
+    // Browsers send Origin on WebSockets too; refusing foreign origins stops cross-site hijacking.
+    if (!this.cors.isAllowed(req)) return reject(403, 'origin not allowed');
+    const id = url.searchParams.get('id');
+    let conn: HubClientConnection | undefined;
+    if (id === null) {
+      // skipNegotiation: the client connects straight to the hub URL; make the connection here.
+      let user: AuthUser | null;
+      try {
+        user = await this.authenticate(req, url);
+      } catch (err) {
+        const e = err instanceof RtcAgentError ? err : new RtcAgentError(ErrorCode.UNAUTHORIZED, 'token is invalid');
+        this.metrics.errors.inc({ code: e.code });
+        return reject(401, e.toWire());
+      }
+      conn = this.createConnection(user, false);
+      this.connections.set(conn.token, conn);
+    } else {
+      conn = this.connections.get(id);
+      if (!conn || conn.state === 'closed') return reject(404, 'No Connection with that ID');
+      const auth = await this.checkSameUser(req, url, conn);
+      if (auth !== true) {
+        this.metrics.errors.inc({ code: auth.code });
+        return reject(auth.code === ErrorCode.FORBIDDEN ? 403 : 401, auth.toWire());
+      }
+      if (conn.transportName !== null && conn.transportName !== 'WebSockets') return reject(400, 'Cannot change transports mid-connection');
+      if (conn.state === 'open') return reject(409, 'A WebSocket is already open for this connection');
+      if (conn.state === 'resumable' && !conn.canResume('WebSockets')) return reject(404, 'No Connection with that ID');
+    }
+    const target = conn;
+    this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      if (target.state === 'closed') {
+        ws.close(1000);
+        return;
+      }
+      target.attach(new WebSocketSink(ws, target), Date.now());
+    });
+  }
+
+  // -------------------------------------------------------------- shutdown
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.log.info('hub closing');
+    this.server.close();
+    const error = new RtcAgentError(ErrorCode.SHUTTING_DOWN, 'the hub is shutting down');
+    for (const conn of [...this.connections.values()]) {
+      // allowReconnect: agents with automatic reconnect come back when a hub is up again.
+      conn.close(error, true);
+    }
+    // WebSocket clients answer our Close message by closing; SSE and polls end at once. Wait for
+    // the WebSockets (bounded), then cut whatever keep-alive sockets are left.
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, DEFAULT_SHUTDOWN_GRACE_MS);
+      const check = (): void => {
+        if (this.wss.clients.size === 0) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      for (const ws of this.wss.clients) ws.once('close', () => setImmediate(check));
+      check();
+    });
+    this.server.closeAllConnections();
+    for (const socket of this.sockets) socket.destroy();
+    this.wss.close();
+    if (this.ticker) clearInterval(this.ticker);
+    this.ticker = null;
+    this.connections.clear();
+    this.log.info('hub closed');
+  }
+}
+
+function statusText(status: number): string {
+  switch (status) {
+    case 400:
+      return 'Bad Request';
+    case 401:
+      return 'Unauthorized';
+    case 403:
+      return 'Forbidden';
+    case 404:
+      return 'Not Found';
+    case 409:
+      return 'Conflict';
+    case 503:
+      return 'Service Unavailable';
+    default:
+      return 'Error';
+  }
+}

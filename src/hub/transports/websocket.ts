@@ -1,0 +1,59 @@
+import type { WebSocket } from 'ws';
+import type { HubClientConnection, TransportSink } from '../connection.js';
+
+/**
+ * WebSockets transport: JSON records in text frames, no subprotocol (TransportProtocols.md).
+ * Reading pauses while the connection is busy with a message that applies backpressure.
+ */
+export class WebSocketSink implements TransportSink {
+  readonly name = 'WebSockets' as const;
+  private pendingBytes = 0;
+  private paused = false;
+  private ended = false;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly conn: HubClientConnection,
+  ) {
+    ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => this.onMessage(data));
+    ws.on('close', () => conn.transportLost(this, Date.now()));
+    ws.on('error', (err) => conn.log.debug({ err }, 'websocket error'));
+  }
+
+  private onMessage(data: Buffer | ArrayBuffer | Buffer[]): void {
+    const text = Array.isArray(data)
+      ? Buffer.concat(data).toString('utf8')
+      : Buffer.isBuffer(data)
+        ? data.toString('utf8')
+        : Buffer.from(data).toString('utf8');
+    const busy = this.conn.receive(text, Date.now());
+    if (busy && !this.paused) {
+      this.paused = true;
+      this.ws.pause();
+      void busy.finally(() => {
+        this.paused = false;
+        this.ws.resume();
+      });
+    }
+  }
+
+  write(frame: string): void {
+    const bytes = frame.length;
+    this.pendingBytes += bytes;
+    this.ws.send(frame, () => {
+      this.pendingBytes -= bytes;
+      this.conn.notifyDrained();
+    });
+  }
+
+  bufferedBytes(): number {
+    return this.pendingBytes;
+  }
+
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    // 1000 after our Close message: the client then stops without "closed with status code" noise.
+    this.ws.close(1000);
+  }
+}

@@ -1,0 +1,6 @@
+/** rtc-agent's public API. Everything a program may rely on is exported here and nowhere else. */
+export { startHub, DEFAULT_HUB_LIMITS, type Hub, type HubAuthOptions, type HubLimits, type HubOptions, type TransportName } from './hub/index.js';
+export { RtcAgentError, ErrorCode, parseErrorCode, isRtcAgentError } from './errors.js';
+export { createLogger, silentLogger, type Logger } from './log/logger.js';
+export * from './protocol/room-contract.js';
+export { derivePeerId } from './protocol/peer-id.js';
