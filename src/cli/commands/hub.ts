@@ -1,0 +1,90 @@
+import { readFile } from 'node:fs/promises';
+import { Command, Option } from 'commander';
+import { DEFAULT_HUB_HOST, DEFAULT_HUB_PATH, DEFAULT_HUB_PORT } from '../../constants.js';
+import { ErrorCode, RtcAgentError } from '../../errors.js';
+import { ALL_TRANSPORTS, type HubOptions, type TransportName } from '../../hub/options.js';
+import { startHub } from '../../hub/server.js';
+import type { Logger } from '../../log/logger.js';
+import { collect, parseLogLevel, parsePort, parsePositiveInt } from '../parse.js';
+import type { CliContext } from '../context.js';
+
+interface HubFlags {
+  host: string;
+  port: number;
+  path: string;
+  jwtSecret?: string;
+  jwtPublicKey?: string;
+  jwtIssuer?: string;
+  jwtAudience?: string;
+  corsOrigin?: string[];
+  transports?: string;
+  keepAliveInterval?: number;
+  clientTimeout?: number;
+  maxMessageBytes?: number;
+  maxPeersPerRoom?: number;
+  maxRoomsPerConnection?: number;
+  rate?: number;
+  logLevel?: string;
+}
+
+export function makeHubCommand(ctx: CliContext): Command {
+  return new Command('hub')
+    .description('run the signaling hub (SignalR protocol); prints its URL as the first line on stdout')
+    .addOption(new Option('--host <host>', 'interface to listen on').default(DEFAULT_HUB_HOST).env('RTC_AGENT_HUB_HOST'))
+    .addOption(new Option('--port <port>', 'port; 0 picks a free one').default(DEFAULT_HUB_PORT).argParser(parsePort).env('RTC_AGENT_HUB_PORT'))
+    .addOption(new Option('--path <path>', 'URL path of the hub').default(DEFAULT_HUB_PATH).env('RTC_AGENT_HUB_PATH'))
+    .addOption(new Option('--jwt-secret <secret>', 'require HS256 tokens signed with this secret (prefer the env var)').env('RTC_AGENT_JWT_SECRET'))
+    .addOption(new Option('--jwt-public-key <file>', 'require RS256/ES256 tokens verified with this PEM public key').env('RTC_AGENT_JWT_PUBLIC_KEY'))
+    .option('--jwt-issuer <iss>', "required 'iss' claim")
+    .option('--jwt-audience <aud>', "required 'aud' claim")
+    .option('--cors-origin <origin>', 'browser origin allowed to connect (repeatable; * for any)', collect)
+    .option('--transports <list>', `comma-separated subset of ${ALL_TRANSPORTS.join(',')}`)
+    .option('--keep-alive-interval <ms>', 'ping idle clients this often', parsePositiveInt)
+    .option('--client-timeout <ms>', 'drop clients silent for this long', parsePositiveInt)
+    .option('--max-message-bytes <n>', 'largest message accepted', parsePositiveInt)
+    .option('--max-peers-per-room <n>', 'members per room', parsePositiveInt)
+    .option('--max-rooms-per-connection <n>', 'rooms one connection may join', parsePositiveInt)
+    .option('--rate <n>', 'messages per second per connection', parsePositiveInt)
+    .addOption(new Option('--log-level <level>', 'log level').argParser(parseLogLevel).env('RTC_AGENT_LOG_LEVEL'))
+    .action(async (flags: HubFlags) => {
+      const log = ctx.logger(flags.logLevel);
+      const options = await hubOptionsFromFlags(flags, log);
+      const hub = await startHub(options);
+      // First line on stdout is the URL, so scripts can `read` it; everything else goes to stderr.
+      ctx.stdout.write(`${hub.url}\n`);
+      await ctx.untilSignal();
+      await hub.close();
+    });
+}
+
+async function hubOptionsFromFlags(flags: HubFlags, logger: Logger): Promise<HubOptions> {
+  const options: HubOptions = { host: flags.host, port: flags.port, path: flags.path, logger, limits: {} };
+  if (flags.jwtSecret !== undefined || flags.jwtPublicKey !== undefined) {
+    options.auth = {};
+    if (flags.jwtSecret !== undefined) options.auth.jwtSecret = flags.jwtSecret;
+    if (flags.jwtPublicKey !== undefined) {
+      try {
+        options.auth.jwtPublicKey = await readFile(flags.jwtPublicKey, 'utf8');
+      } catch (err) {
+        throw new RtcAgentError(ErrorCode.CONFIG, `--jwt-public-key: cannot read ${flags.jwtPublicKey}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    if (flags.jwtIssuer !== undefined) options.auth.issuer = flags.jwtIssuer;
+    if (flags.jwtAudience !== undefined) options.auth.audience = flags.jwtAudience;
+  }
+  if (flags.corsOrigin) options.corsOrigins = flags.corsOrigin;
+  if (flags.transports !== undefined) {
+    options.transports = flags.transports.split(',').map((t) => t.trim()).filter(Boolean) as TransportName[];
+  }
+  if (flags.keepAliveInterval !== undefined) options.keepAliveIntervalMs = flags.keepAliveInterval;
+  if (flags.clientTimeout !== undefined) options.clientTimeoutMs = flags.clientTimeout;
+  const limits = (options.limits ??= {});
+  if (flags.maxMessageBytes !== undefined) limits.maxMessageBytes = flags.maxMessageBytes;
+  if (flags.maxPeersPerRoom !== undefined) limits.maxPeersPerRoom = flags.maxPeersPerRoom;
+  if (flags.maxRoomsPerConnection !== undefined) limits.maxRoomsPerConnection = flags.maxRoomsPerConnection;
+  if (flags.rate !== undefined) {
+    limits.messagesPerSecond = flags.rate;
+    limits.messageBurst = flags.rate * 2;
+  }
+  return options;
+}

@@ -1,0 +1,52 @@
+/** A loopback TCP proxy whose connections a test can cut, to drop a WebSocket like a network would. */
+import net from 'node:net';
+
+export class TcpProxy {
+  private readonly sockets = new Set<net.Socket>();
+  /** TCP connections accepted so far. */
+  accepted = 0;
+  private constructor(
+    private readonly server: net.Server,
+    readonly port: number,
+  ) {}
+
+  static async start(targetPort: number): Promise<TcpProxy> {
+    const sockets = new Set<net.Socket>();
+    let proxy: TcpProxy | undefined;
+    const server = net.createServer((client) => {
+      if (proxy) proxy.accepted++;
+      const upstream = net.connect(targetPort, '127.0.0.1');
+      sockets.add(client);
+      sockets.add(upstream);
+      client.pipe(upstream);
+      upstream.pipe(client);
+      const end = (): void => {
+        client.destroy();
+        upstream.destroy();
+        sockets.delete(client);
+        sockets.delete(upstream);
+      };
+      client.on('error', end).on('close', end);
+      upstream.on('error', end).on('close', end);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    proxy = new TcpProxy(server, (server.address() as net.AddressInfo).port);
+    (proxy as unknown as { sockets: Set<net.Socket> }).sockets = sockets;
+    return proxy;
+  }
+
+  /** Cuts every open connection abruptly (RST), as a dying network link would. */
+  dropAll(): void {
+    for (const s of this.sockets) s.resetAndDestroy();
+    this.sockets.clear();
+  }
+
+  get openConnections(): number {
+    return this.sockets.size;
+  }
+
+  async close(): Promise<void> {
+    this.dropAll();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * The layering rules of the codebase, checked on every run: imports point down only, the hub
+ * depends on nothing but protocol and base, and node-datachannel is imported in exactly one module.
+ */
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
+const BASE = ['errors', 'constants', 'log', 'config', 'util'];
+
+/** For each layer, the layers it may import (itself always allowed). */
+const ALLOWED: Record<string, string[]> = {
+  base: [],
+  protocol: ['base'],
+  crypto: ['protocol', 'base'],
+  signaling: ['protocol', 'base'],
+  transport: ['signaling', 'crypto', 'protocol', 'base'],
+  room: ['transport', 'signaling', 'crypto', 'protocol', 'base'],
+  agent: ['room', 'transport', 'signaling', 'crypto', 'protocol', 'base'],
+  daemon: ['agent', 'room', 'transport', 'signaling', 'crypto', 'protocol', 'base'],
+  hub: ['protocol', 'base'],
+  cli: ['daemon', 'agent', 'room', 'transport', 'signaling', 'crypto', 'protocol', 'hub', 'base'],
+  index: ['daemon', 'agent', 'room', 'transport', 'signaling', 'crypto', 'protocol', 'hub', 'base'],
+};
+
+function layerOf(file: string): string {
+  const top = relative(SRC, file).split(/[\\/]/)[0]!.replace(/\.[jt]s$/, '');
+  return BASE.includes(top) ? 'base' : top;
+}
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? sourceFiles(path) : name.endsWith('.ts') ? [path] : [];
+  });
+}
+
+function imports(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  return [...text.matchAll(/(?:^|\n)\s*(?:import|export)[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => (m[1] ?? m[2])!);
+}
+
+describe('architecture', () => {
+  const files = sourceFiles(SRC);
+
+  it('knows the layer of every source folder', () => {
+    for (const file of files) expect(Object.keys(ALLOWED), relative(SRC, file)).toContain(layerOf(file));
+  });
+
+  it('imports point down the layers only', () => {
+    const violations: string[] = [];
+    for (const file of files) {
+      const from = layerOf(file);
+      for (const spec of imports(file)) {
+        if (!spec.startsWith('.')) continue;
+        const target = layerOf(join(file, '..', spec));
+        if (target !== from && !ALLOWED[from]!.includes(target)) violations.push(`${relative(SRC, file)} (${from}) imports ${spec} (${target})`);
+      }
+    }
+    expect(violations).toEqual([]);
+  });
+
+  it('imports node-datachannel in at most one module', () => {
+    const importers = files.filter((f) => imports(f).some((s) => s === 'node-datachannel' || s.startsWith('node-datachannel/')));
+    expect(importers.length).toBeLessThanOrEqual(1);
+  });
+});
