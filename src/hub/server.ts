@@ -58,6 +58,8 @@ class HubServer implements Hub {
   /** Keyed by the id clients put in `?id=` (connectionToken, or connectionId for negotiate v0). */
   private readonly connections = new Map<string, HubClientConnection>();
   private readonly sessions = new WeakMap<HubClientConnection, Session>();
+  /** The key each connection is registered under in `connections`. */
+  private readonly keys = new WeakMap<HubClientConnection, string>();
   private readonly sockets = new Set<Socket>();
   private ticker: NodeJS.Timeout | null = null;
   private closing: Promise<void> | null = null;
@@ -216,7 +218,7 @@ class HubServer implements Hub {
     const stateful = url.searchParams.get('useStatefulReconnect') === 'true';
     const conn = this.createConnection(user, stateful);
     // Version 0 has no connectionToken: the client then puts the connectionId in `?id=`.
-    this.connections.set(version >= 1 ? conn.token : conn.connectionId, conn);
+    this.register(version >= 1 ? conn.token : conn.connectionId, conn);
     const body: Record<string, unknown> = {
       negotiateVersion: version,
       connectionId: conn.connectionId,
@@ -250,13 +252,17 @@ class HubServer implements Hub {
     return conn;
   }
 
+  private register(key: string, conn: HubClientConnection): void {
+    this.connections.set(key, conn);
+    this.keys.set(conn, key);
+  }
+
   private onConnectionClosed(conn: HubClientConnection): void {
     const session = this.sessions.get(conn);
     if (session) this.rooms.disconnected(session);
     const remove = (): void => {
-      for (const [key, value] of this.connections) {
-        if (value === conn) this.connections.delete(key);
-      }
+      const key = this.keys.get(conn);
+      if (key !== undefined && this.connections.get(key) === conn) this.connections.delete(key);
     };
     if (conn.transportName === 'LongPolling' && !this.closing) setTimeout(remove, CLOSED_POLL_GRACE_MS).unref();
     else remove();
@@ -396,7 +402,7 @@ class HubServer implements Hub {
         return reject(401, e.toWire());
       }
       conn = this.createConnection(user, false);
-      this.connections.set(conn.token, conn);
+      this.register(conn.token, conn);
     } else {
       conn = this.connections.get(id);
       if (!conn || conn.state === 'closed') return reject(404, 'No Connection with that ID');
