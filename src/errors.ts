@@ -43,6 +43,22 @@ export const ErrorCode = {
   SHUTTING_DOWN: 'RTC_ERR_SHUTTING_DOWN',
   /** The operation was aborted through its AbortSignal. */
   ABORTED: 'RTC_ERR_ABORTED',
+  /** The hub could not be reached (connection refused, DNS, timeout) or negotiate failed. */
+  HUB_UNREACHABLE: 'RTC_ERR_HUB_UNREACHABLE',
+  /** A send could not be accepted in time (no path to the peer, or its buffer stayed full). */
+  SEND_TIMEOUT: 'RTC_ERR_SEND_TIMEOUT',
+  /** More unacknowledged data for a peer than the resend buffer may hold. */
+  BUFFER_FULL: 'RTC_ERR_BUFFER_FULL',
+  /** `to` names a peer this room does not know. */
+  UNKNOWN_PEER: 'RTC_ERR_UNKNOWN_PEER',
+  /** The agent or room was closed. */
+  CLOSED: 'RTC_ERR_CLOSED',
+  /** node-datachannel could not be loaded (missing platform package, wrong ABI); links use the relay. */
+  NATIVE_UNAVAILABLE: 'RTC_ERR_NATIVE_UNAVAILABLE',
+  /** A native P2P link failed (PeerConnection creation, remote description, ICE/DTLS, send). */
+  P2P_FAILED: 'RTC_ERR_P2P_FAILED',
+  /** A send on a P2P link that is not open (still connecting, or closed). */
+  LINK_NOT_OPEN: 'RTC_ERR_LINK_NOT_OPEN',
   /** A bug: something that should not happen did. */
   INTERNAL: 'RTC_ERR_INTERNAL',
 } as const;

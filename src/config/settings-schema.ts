@@ -1,0 +1,208 @@
+/**
+ * The agent's settings: their types, defaults and the one table ({@link SETTINGS}) that docs,
+ * `--help` and the resolver all read. Covers the seed's C# `WebRtcSettings` (SignalingServerUrl →
+ * hubUrl, TryUseNativeClient → tryNative, DataChannelReliable → reliable, …) plus what a headless
+ * agent needs on top.
+ */
+import { userInfo } from 'node:os';
+import type { LevelWithSilent } from 'pino';
+import { DEFAULT_HUB_HOST, DEFAULT_HUB_PATH, DEFAULT_HUB_PORT } from '../constants.js';
+import { LOG_LEVELS } from '../log/logger.js';
+import {
+  bearerToken,
+  booleanKind,
+  displayName,
+  enumKind,
+  httpUrl,
+  ipAddress,
+  nonEmptyString,
+  nonNegativeInt,
+  portRange,
+  positiveMs,
+  stunUrlList,
+  turnUrl,
+  type IcePortRange,
+  type ValueKind,
+} from './value-kinds.js';
+
+export type { IcePortRange } from './value-kinds.js';
+export type LogLevel = LevelWithSilent;
+export type IceTransportPolicy = 'all' | 'relay';
+
+/** Every setting, resolved: what the agent runs with. Optional fields are absent when unset. */
+export interface AgentSettings {
+  hubUrl: string;
+  name: string;
+  accessToken?: string | undefined;
+  stunServers: string[];
+  turnUrl?: string | undefined;
+  turnUsername?: string | undefined;
+  turnPassword?: string | undefined;
+  iceConnectionTimeoutMs: number;
+  maxReconnectAttempts: number;
+  reconnectIntervalMs: number;
+  reliable: boolean;
+  heartbeatIntervalMs: number;
+  tryNative: boolean;
+  allowRelay: boolean;
+  logLevel: LogLevel;
+  iceBindAddress?: string | undefined;
+  icePortRange?: IcePortRange | undefined;
+  iceTransportPolicy: IceTransportPolicy;
+  enableE2ee: boolean;
+  roomSecret?: string | undefined;
+  sendTimeoutMs: number;
+}
+
+export type SettingName = keyof AgentSettings;
+
+/** What a caller may pass: any subset. `undefined` and `null` mean "not given here". */
+export type AgentSettingsInput = {
+  [K in SettingName]?: (K extends 'icePortRange' ? IcePortRange | string : AgentSettings[K]) | null;
+};
+
+/** The agent's own hub (`rtc-agent hub`) on its default address, so two agents on one machine just work. */
+export const DEFAULT_HUB_URL = `http://${DEFAULT_HUB_HOST}:${DEFAULT_HUB_PORT}${DEFAULT_HUB_PATH}`;
+/** The name used when the OS user name is unavailable (e.g. a container uid with no passwd entry) or unusable. */
+export const DEFAULT_AGENT_NAME = 'agent';
+/**
+ * Half the seed's 30 s: host candidates on a LAN connect in well under a second, and the peer is on
+ * relay meanwhile, so waiting longer only delays the "P2P failed" report.
+ */
+export const DEFAULT_ICE_CONNECTION_TIMEOUT_MS = 15_000;
+/** Twice the seed's 5: with a 2 s base delay this rides out a hub restart of about a minute. */
+export const DEFAULT_MAX_RECONNECT_ATTEMPTS = 10;
+/** Base delay between hub reconnect attempts; short, because a local hub restarts in about a second. */
+export const DEFAULT_RECONNECT_INTERVAL_MS = 2_000;
+/** Peers silent for about three intervals are reported as left, so a dead peer is noticed within ~15 s. */
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 5_000;
+/** Long enough for ICE (15 s) plus a TURN retry; after it a send fails instead of hanging. */
+export const DEFAULT_SEND_TIMEOUT_MS = 30_000;
+/**
+ * No STUN servers by default, unlike the seed's Google list: no traffic to third parties unless the
+ * user asks, and host candidates are enough on a LAN and on loopback (tests).
+ */
+export const DEFAULT_STUN_SERVERS: readonly string[] = [];
+
+interface SpecEntry<T> {
+  kind: ValueKind<T>;
+  /** The value, or a function computing it; absent for settings that are unset by default. */
+  default?: T | (() => T);
+  /** Shown in docs instead of the default value (when it is computed). */
+  defaultText?: string;
+  description: string;
+  /** Never shown in errors, logs or `settings show`. */
+  secret?: boolean;
+}
+
+type SpecTable = { [K in SettingName]-?: SpecEntry<NonNullable<AgentSettings[K]>> };
+
+/** The OS user name if it makes a valid display name, else {@link DEFAULT_AGENT_NAME}. */
+export function defaultAgentName(): string {
+  try {
+    return displayName.check(userInfo().username);
+  } catch {
+    return DEFAULT_AGENT_NAME;
+  }
+}
+
+/** Every setting, in docs order. The mapped type makes a setting without a spec a compile error. */
+export const SPECS: SpecTable = {
+  hubUrl: { kind: httpUrl, default: DEFAULT_HUB_URL, description: 'SignalR hub to join rooms on.' },
+  name: { kind: displayName, default: defaultAgentName, defaultText: 'OS user name, else `agent`', description: 'Display name shown to other peers.' },
+  accessToken: { kind: bearerToken, secret: true, description: 'JWT sent to the hub (`access_token`).' },
+  stunServers: {
+    kind: stunUrlList,
+    default: () => [...DEFAULT_STUN_SERVERS],
+    description: 'STUN servers for ICE. Empty on purpose: no public STUN; host candidates work on a LAN.',
+  },
+  turnUrl: { kind: turnUrl, description: 'TURN server for peers that cannot connect directly.' },
+  turnUsername: { kind: nonEmptyString, description: 'TURN user name; give it together with turnPassword.' },
+  turnPassword: { kind: nonEmptyString, secret: true, description: 'TURN password; give it together with turnUsername.' },
+  iceConnectionTimeoutMs: {
+    kind: positiveMs,
+    default: DEFAULT_ICE_CONNECTION_TIMEOUT_MS,
+    description: 'After this a connecting P2P link gives up and the peer stays on relay.',
+  },
+  maxReconnectAttempts: {
+    kind: nonNegativeInt,
+    default: DEFAULT_MAX_RECONNECT_ATTEMPTS,
+    description: 'Hub reconnect attempts after a drop (0 = never reconnect).',
+  },
+  reconnectIntervalMs: { kind: positiveMs, default: DEFAULT_RECONNECT_INTERVAL_MS, description: 'Base delay between hub reconnect attempts.' },
+  reliable: { kind: booleanKind, default: true, description: 'Default delivery mode of send(): reliable and ordered.' },
+  heartbeatIntervalMs: {
+    kind: positiveMs,
+    default: DEFAULT_HEARTBEAT_INTERVAL_MS,
+    description: 'Heartbeat period; peers silent for ~3 intervals are reported as left.',
+  },
+  tryNative: { kind: booleanKind, default: true, description: 'Try to load node-datachannel for P2P; false = relay only.' },
+  allowRelay: {
+    kind: booleanKind,
+    default: true,
+    description: 'false: never send through the hub; sends wait for P2P and fail clearly on timeout.',
+  },
+  logLevel: { kind: enumKind(LOG_LEVELS), default: 'info', description: 'Log level (logs go to stderr).' },
+  iceBindAddress: { kind: ipAddress, description: 'Bind ICE to this local address only (tests use 127.0.0.1).' },
+  icePortRange: { kind: portRange, description: 'UDP port range for ICE, e.g. for a firewall rule.' },
+  iceTransportPolicy: { kind: enumKind(['all', 'relay'] as const), default: 'all', description: '`relay` = use TURN only (needs turnUrl).' },
+  enableE2ee: { kind: booleanKind, default: false, description: 'End-to-end encrypt DataChannel payloads (not implemented yet).' },
+  roomSecret: { kind: nonEmptyString, secret: true, description: 'Shared secret mixed into the E2EE keys (with enableE2ee).' },
+  sendTimeoutMs: {
+    kind: positiveMs,
+    default: DEFAULT_SEND_TIMEOUT_MS,
+    description: 'How long a send may wait (for P2P when relay is off, or for backpressure).',
+  },
+};
+
+/** One row of the settings table: everything docs and `--help` need. */
+export interface SettingSpec {
+  readonly name: SettingName;
+  /** Environment variable, e.g. `RTC_AGENT_HUB_URL`. */
+  readonly env: string;
+  readonly type: string;
+  /** The default as shown in docs; `–` when unset by default. */
+  readonly default: string;
+  readonly description: string;
+  readonly secret: boolean;
+}
+
+export const ENV_PREFIX = 'RTC_AGENT_';
+/** Names the config file when no explicit one is given. */
+export const CONFIG_FILE_ENV = `${ENV_PREFIX}CONFIG`;
+
+/** `iceConnectionTimeoutMs` → `RTC_AGENT_ICE_CONNECTION_TIMEOUT_MS`. */
+export function envNameOf(name: string): string {
+  return ENV_PREFIX + name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+}
+
+function defaultText(entry: SpecEntry<unknown>): string {
+  if (entry.defaultText !== undefined) return entry.defaultText;
+  if (entry.default === undefined) return '–';
+  const value: unknown = typeof entry.default === 'function' ? (entry.default as () => unknown)() : entry.default;
+  return `\`${typeof value === 'string' ? value : JSON.stringify(value)}\``;
+}
+
+export const SETTING_NAMES = Object.keys(SPECS) as SettingName[];
+
+export const SETTINGS: readonly SettingSpec[] = SETTING_NAMES.map((name) => {
+  const entry = SPECS[name] as SpecEntry<unknown>;
+  return Object.freeze({
+    name,
+    env: envNameOf(name),
+    type: entry.secret === true ? `${entry.kind.type}, secret` : entry.kind.type,
+    default: defaultText(entry),
+    description: entry.description,
+    secret: entry.secret === true,
+  });
+});
+
+/** The defaults layer: every setting with a default, computed now (the OS user name may change). */
+export function defaultSettings(): AgentSettings {
+  const out: Record<string, unknown> = {};
+  for (const name of SETTING_NAMES) {
+    const d = (SPECS[name] as SpecEntry<unknown>).default;
+    if (d !== undefined) out[name] = typeof d === 'function' ? (d as () => unknown)() : d;
+  }
+  return out as unknown as AgentSettings;
+}
