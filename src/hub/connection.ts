@@ -45,6 +45,30 @@ export interface ConnectionEvents {
 
 export type ConnectionState = 'negotiated' | 'open' | 'resumable' | 'closed';
 
+/**
+ * An inbound record over the message limit, kept in the inbox so it is answered, counted for
+ * stateful reconnect and struck in order with the messages around it.
+ */
+interface OversizeRecord {
+  /** The record's message type, or -1 when it is not a JSON object with an integer type. */
+  type: number;
+  /** Set for an Invocation / StreamInvocation that expects an answer. */
+  invocationId: string | undefined;
+  error: RtcAgentError;
+}
+
+/** A record that failed to parse: the connection closes when processing reaches it, not before. */
+interface MalformedRecord {
+  type: -1;
+  malformed: RtcAgentError;
+}
+
+type InboxItem = HubMessage | OversizeRecord | MalformedRecord;
+
+function isOversize(item: InboxItem): item is OversizeRecord {
+  return 'error' in item && item.error instanceof RtcAgentError;
+}
+
 /** Stateful reconnect: ack what we received at least this often while traffic flows. */
 const ACK_INTERVAL_MS = 100;
 /** Ack at once when this many unacked bytes arrived, so the client's 100 kB send window never stalls. */
@@ -64,13 +88,17 @@ export class HubClientConnection {
   transportName: TransportName | null = null;
   /** Filled by the hub (room memberships etc.). */
   readonly items = new Map<string, unknown>();
+  /** Told about client faults detected below the hub methods (oversize messages), to count strikes. */
+  onClientFault: ((error: RtcAgentError, now: number) => void) | null = null;
 
   private sink: TransportSink | null = null;
   private lastAttached: TransportSink | null = null;
   private handshakeDone = false;
   private protocolVersion = 0;
   private inboundText = '';
-  private inbox: HubMessage[] = [];
+  /** A malformed record is queued: ignore further input, the connection is about to close. */
+  private inputRejected = false;
+  private inbox: InboxItem[] = [];
   private processing: Promise<void> | null = null;
   private outbox: string[] = [];
   private outboxBytes = 0;
@@ -160,7 +188,7 @@ export class HubClientConnection {
    * applying backpressure), so the transport can stop reading; undefined when everything is done.
    */
   receive(text: string, now: number): Promise<void> | undefined {
-    if (this.state === 'closed') return undefined;
+    if (this.state === 'closed' || this.inputRejected) return this.processing ?? undefined;
     this.lastReceivedAt = now;
     const limit = this.options.limits.maxMessageBytes;
     this.inboundText += text;
@@ -178,27 +206,33 @@ export class HubClientConnection {
     }
     const { records, rest } = splitRecords(this.inboundText);
     this.inboundText = rest;
-    if (rest.length > limit) {
-      this.close(new RtcAgentError(ErrorCode.MESSAGE_TOO_LARGE, `a message is larger than the ${limit}-byte limit`));
-      return undefined;
-    }
     for (const record of records) {
       if (record.length === 0) continue;
       this.unackedInboundBytes += record.length;
-      if (record.length > limit && Buffer.byteLength(record) > limit) {
-        this.rejectOversize(record, limit);
+      // The limit is in UTF-8 bytes; a UTF-16 code unit takes at most 3, so short records skip the count.
+      if (record.length * 3 > limit && Buffer.byteLength(record) > limit) {
+        this.inbox.push(oversizeRecord(record, limit));
         continue;
       }
       let msg;
       try {
         msg = parseHubMessage(record);
       } catch (err) {
-        // A malformed message means both sides disagree on the protocol; ASP.NET closes too.
-        this.close(err as RtcAgentError);
-        return undefined;
+        // A malformed message means both sides disagree on the protocol; ASP.NET closes too. The
+        // messages before it are still handled, in order; nothing after it is.
+        this.inbox.push({ type: -1, malformed: err as RtcAgentError });
+        this.inputRejected = true;
+        this.inboundText = '';
+        break;
       }
       if (isUnknownMessage(msg)) continue;
       this.inbox.push(msg);
+    }
+    if (!this.inputRejected && rest.length > limit) {
+      // An unfinished record already past the limit: close once the complete ones before it are handled.
+      this.inbox.push({ type: -1, malformed: new RtcAgentError(ErrorCode.MESSAGE_TOO_LARGE, `a message is larger than the ${limit}-byte limit`) });
+      this.inputRejected = true;
+      this.inboundText = '';
     }
     if (this.replay && this.unackedInboundBytes >= ACK_EAGER_BYTES) this.sendAck(now);
     return this.runInbox();
@@ -207,7 +241,7 @@ export class HubClientConnection {
   private runInbox(): Promise<void> | undefined {
     if (this.processing) return this.processing;
     while (this.inbox.length > 0) {
-      const msg = this.inbox.shift() as HubMessage;
+      const msg = this.inbox.shift() as InboxItem;
       const pending = this.handle(msg);
       if (pending) {
         this.processing = this.continueInbox(pending).finally(() => {
@@ -222,16 +256,26 @@ export class HubClientConnection {
   private async continueInbox(first: Promise<void>): Promise<void> {
     await first.catch((err: unknown) => this.log.error({ err }, 'hub method failed'));
     while (this.inbox.length > 0 && this.state !== 'closed') {
-      const pending = this.handle(this.inbox.shift() as HubMessage);
+      const pending = this.handle(this.inbox.shift() as InboxItem);
       if (pending) await pending.catch((err: unknown) => this.log.error({ err }, 'hub method failed'));
     }
   }
 
-  private handle(msg: HubMessage): Promise<void> | undefined {
+  private handle(msg: InboxItem): Promise<void> | undefined {
     if (this.state === 'closed') return undefined;
+    if ('malformed' in msg) {
+      this.close(msg.malformed);
+      return undefined;
+    }
     if (this.replay) {
-      const kind = isTrackable(msg.type) ? 'trackable' : msg.type === MessageType.Sequence ? 'sequence' : 'other';
+      // An oversize record is numbered like any other, so our Acks match the client's count and a
+      // replayed copy of it is recognised as a duplicate.
+      const kind = isTrackable(msg.type) ? 'trackable' : msg.type === MessageType.Sequence && !isOversize(msg) ? 'sequence' : 'other';
       if (!this.replay.accept(kind)) return undefined;
+    }
+    if (isOversize(msg)) {
+      this.rejectOversize(msg);
+      return undefined;
     }
     switch (msg.type) {
       case MessageType.Invocation:
@@ -295,13 +339,12 @@ export class HubClientConnection {
     this.finish(new RtcAgentError(ErrorCode.HANDSHAKE, reason), { sendClose: false });
   }
 
-  private rejectOversize(record: string, limit: number): void {
-    const error = new RtcAgentError(ErrorCode.MESSAGE_TOO_LARGE, `message of ${Buffer.byteLength(record)} bytes exceeds the ${limit}-byte limit`);
+  private rejectOversize(record: OversizeRecord): void {
     // Answer the invocation if it has an id so the caller learns why; otherwise drop it.
-    const id = /"invocationId"\s*:\s*"([^"]{1,32})"/.exec(record.slice(0, 512))?.[1];
-    if (id !== undefined) this.sendCompletionError(id, error);
-    this.events.error(this, error.code);
-    this.log.debug({ bytes: record.length }, 'oversize message rejected');
+    if (record.invocationId !== undefined) this.sendCompletionError(record.invocationId, record.error);
+    this.events.error(this, record.error.code);
+    this.log.debug({ type: record.type }, 'oversize message rejected');
+    this.onClientFault?.(record.error, Date.now());
   }
 
   // ---------------------------------------------------------------- outbound
@@ -467,4 +510,25 @@ export class HubClientConnection {
     sink?.end();
     this.events.closed(this, error);
   }
+}
+
+/**
+ * Describes an oversize record. It is parsed in full to find its type and top-level invocationId:
+ * the official client writes `invocationId` after `arguments`, so no prefix of the record has it.
+ * The record is bounded by the transport's frame limit (a few times the message limit).
+ */
+function oversizeRecord(record: string, limit: number): OversizeRecord {
+  const error = new RtcAgentError(ErrorCode.MESSAGE_TOO_LARGE, `message of ${Buffer.byteLength(record)} bytes exceeds the ${limit}-byte limit`);
+  let value: unknown;
+  try {
+    value = JSON.parse(record);
+  } catch {
+    return { type: -1, invocationId: undefined, error };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { type: -1, invocationId: undefined, error };
+  const obj = value as Record<string, unknown>;
+  const type = typeof obj.type === 'number' && Number.isInteger(obj.type) ? obj.type : -1;
+  const answerable = type === MessageType.Invocation || type === MessageType.StreamInvocation;
+  const invocationId = answerable && typeof obj.invocationId === 'string' ? obj.invocationId : undefined;
+  return { type, invocationId, error };
 }

@@ -1,6 +1,10 @@
-/** Token bucket: `rate` tokens per second, at most `burst` saved up. Pure; the caller passes the clock. */
+/**
+ * Token bucket: `rate` tokens per second, at most `burst` saved up. Pure; the caller passes the clock.
+ * Counts in thousandths of a token so integer rates and millisecond clocks refill exactly (floating
+ * point sums like 10 × 0.1 fall just short of 1 and would refuse a client sending at exactly `rate`).
+ */
 export class TokenBucket {
-  private tokens: number;
+  private milliTokens: number;
   private last: number;
 
   constructor(
@@ -8,7 +12,7 @@ export class TokenBucket {
     private readonly burst: number,
     now: number,
   ) {
-    this.tokens = burst;
+    this.milliTokens = burst * 1000;
     this.last = now;
   }
 
@@ -16,11 +20,11 @@ export class TokenBucket {
   take(now: number): boolean {
     const elapsedMs = now - this.last;
     if (elapsedMs > 0) {
-      this.tokens = Math.min(this.burst, this.tokens + (elapsedMs * this.rate) / 1000);
+      this.milliTokens = Math.min(this.burst * 1000, this.milliTokens + elapsedMs * this.rate);
       this.last = now;
     }
-    if (this.tokens >= 1) {
-      this.tokens -= 1;
+    if (this.milliTokens >= 1000) {
+      this.milliTokens -= 1000;
       return true;
     }
     return false;

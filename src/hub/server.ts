@@ -316,7 +316,9 @@ class HubServer implements Hub {
         return;
       }
       if (conn.state === 'closed') {
-        if (conn.transportName === 'LongPolling') sendText(res, 204, '');
+        // A long-polling client still gets what was queued (e.g. our Close message), then 204.
+        const sink = this.pollSink(conn);
+        if (sink) sink.handlePoll(req, res);
         else sendText(res, 404, 'No Connection with that ID');
         return;
       }

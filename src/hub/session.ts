@@ -23,6 +23,8 @@ export class Session implements Caller {
   ) {
     this.bucket = new TokenBucket(limits.messagesPerSecond, limits.messageBurst, now);
     this.strikes = new StrikeCounter(limits.maxStrikes, limits.strikeWindowMs);
+    // Oversize messages are rejected by the connection itself; they count as strikes all the same.
+    conn.onClientFault = (error, at) => this.strike(at, error);
   }
 
   get connectionId(): string {

@@ -56,3 +56,12 @@ export function connUrl(hub: Hub, token: string): string {
 
 export const RS = '\u001e';
 export const HANDSHAKE = `{"protocol":"json","version":1}${RS}`;
+
+/** Async version of `until`: re-checks an async condition every 20 ms, fails after `ms`. */
+export async function eventually(condition: () => Promise<boolean>, ms = 5_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -80,7 +80,7 @@ describe('JWT auth (HS256)', () => {
     const hub = await useHub({ auth: { jwtSecret: SECRET } });
     const t1 = await hsToken({ sub: 'one' }, { expiresIn: '5m' });
     const t2 = await hsToken({ sub: 'two' }, { expiresIn: '5m' });
-    const neg = await (await fetch(`${hub.url}/negotiate?negotiateVersion=1`, { method: 'POST', headers: { Authorization: `Bearer ${t1}` } })).json();
+    const neg = (await (await fetch(`${hub.url}/negotiate?negotiateVersion=1`, { method: 'POST', headers: { Authorization: `Bearer ${t1}` } })).json()) as any;
     const poll = await fetch(`${hub.url}?id=${neg.connectionToken}`, { headers: { Authorization: `Bearer ${t2}` } });
     expect(poll.status).toBe(403);
     const noToken = await fetch(`${hub.url}?id=${neg.connectionToken}`);

@@ -75,27 +75,27 @@ describe('connection setup variants', () => {
 
   it('negotiates version 1 with a connectionToken and version 0 without one', async () => {
     const hub = await useHub();
-    const v1 = await (await fetch(`${hub.url}/negotiate?negotiateVersion=1`, { method: 'POST' })).json();
+    const v1 = (await (await fetch(`${hub.url}/negotiate?negotiateVersion=1`, { method: "POST" })).json()) as any;
     expect(v1.negotiateVersion).toBe(1);
     expect(v1.connectionToken).toMatch(/^[A-Za-z0-9_-]+$/);
     expect(v1.connectionToken).not.toBe(v1.connectionId);
     expect(v1.availableTransports.map((t: { transport: string }) => t.transport)).toEqual(['WebSockets', 'ServerSentEvents', 'LongPolling']);
     expect(v1).not.toHaveProperty('useStatefulReconnect');
 
-    const v0 = await (await fetch(`${hub.url}/negotiate`, { method: 'POST' })).json();
+    const v0 = (await (await fetch(`${hub.url}/negotiate`, { method: "POST" })).json()) as any;
     expect(v0.negotiateVersion).toBe(0);
     expect(v0).not.toHaveProperty('connectionToken');
     // Version 0 clients connect with the connectionId: the first long poll answers 200 at once.
     const poll = await fetch(`${hub.url}?id=${v0.connectionId}`);
     expect(poll.status).toBe(200);
 
-    const stateful = await (await fetch(`${hub.url}/negotiate?negotiateVersion=1&useStatefulReconnect=true`, { method: 'POST' })).json();
+    const stateful = (await (await fetch(`${hub.url}/negotiate?negotiateVersion=1&useStatefulReconnect=true`, { method: "POST" })).json()) as any;
     expect(stateful.useStatefulReconnect).toBe(true);
   });
 
   it('offers only the configured transports', async () => {
     const hub = await useHub({ transports: ['LongPolling'] });
-    const v1 = await (await fetch(`${hub.url}/negotiate?negotiateVersion=1`, { method: 'POST' })).json();
+    const v1 = (await (await fetch(`${hub.url}/negotiate?negotiateVersion=1`, { method: "POST" })).json()) as any;
     expect(v1.availableTransports.map((t: { transport: string }) => t.transport)).toEqual(['LongPolling']);
     await expect(connectClient(hub.url, { transport: 'WebSockets' })).rejects.toThrow();
     const c = await connectClient(hub.url, { transport: 'LongPolling' });
