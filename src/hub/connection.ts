@@ -357,6 +357,16 @@ export class HubClientConnection {
     if (this.sink) this.writeRaw(record);
   }
 
+  /**
+   * Sends an Invocation record serialised once by the caller: a broadcast to 50 members then costs
+   * one JSON.stringify, not 50. `record` must be a complete record (JSON + separator) of type 1.
+   */
+  sendInvocationRecord(record: string): void {
+    if (this.state === 'closed') return;
+    if (this.replay) this.replay.recordSent(record);
+    if (this.sink) this.writeRaw(record);
+  }
+
   sendInvocation(target: string, args: unknown[]): void {
     this.send({ type: MessageType.Invocation, target, arguments: args });
   }

@@ -40,6 +40,8 @@ export const DEFAULT_RECONNECT_BUFFER_BYTES = 4 * 1024 * 1024;
 
 export interface HubLimits {
   maxMessageBytes: number;
+  /** One WebSocket frame or POST body, which may batch many messages. */
+  maxFrameBytes: number;
   maxPeersPerRoom: number;
   maxRoomsPerConnection: number;
   messagesPerSecond: number;
@@ -103,8 +105,16 @@ export interface ResolvedHubOptions {
   transports: TransportName[];
 }
 
+/**
+ * Upper bound on one transport frame or POST body. The official client joins every message sent in
+ * one event-loop turn into a single frame with no size limit (TransportSendQueue), so a frame may
+ * hold many maximum-size messages; the per-message limit is enforced record by record.
+ */
+export const DEFAULT_MAX_FRAME_BYTES = 8 * 1024 * 1024;
+
 export const DEFAULT_HUB_LIMITS: HubLimits = {
   maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
+  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
   maxPeersPerRoom: DEFAULT_MAX_PEERS_PER_ROOM,
   maxRoomsPerConnection: DEFAULT_MAX_ROOMS_PER_CONNECTION,
   messagesPerSecond: DEFAULT_MESSAGES_PER_SECOND,
@@ -139,6 +149,9 @@ export function resolveHubOptions(options: HubOptions): ResolvedHubOptions {
     if (!(key in DEFAULT_HUB_LIMITS)) throw bad(`limits.${key}`, 'is not a known limit');
     if (value === undefined) continue;
     limits[key as keyof HubLimits] = positiveInt(`limits.${key}`, value);
+  }
+  if (limits.maxFrameBytes < limits.maxMessageBytes) {
+    throw bad('limits.maxFrameBytes', 'must be at least limits.maxMessageBytes');
   }
   if (limits.outboundMaxBytes < limits.outboundHighWaterBytes) {
     throw bad('limits.outboundMaxBytes', 'must be at least limits.outboundHighWaterBytes');

@@ -16,6 +16,8 @@ import {
   type Participant,
   type PeerLeftReason,
 } from '../protocol/room-contract.js';
+import { MessageType } from '../protocol/signalr/hub-messages.js';
+import { writeRecord } from '../protocol/signalr/text-format.js';
 import { mayJoin, type AuthUser } from './auth.js';
 import type { HubMetrics } from './metrics.js';
 import type { ResolvedHubOptions } from './options.js';
@@ -168,8 +170,10 @@ export class RoomMethods {
       recipients.push(this.recipientIn(room, args[1], from));
     }
     let waits: Promise<void>[] | undefined;
+    // Serialise once for every recipient (the payload dominates the cost).
+    const record = writeRecord(JSON.stringify({ type: MessageType.Invocation, target: ClientMethod.Relayed, arguments: [room, from, payload] }));
     for (const member of recipients) {
-      member.endpoint.sendInvocation(ClientMethod.Relayed, [room, from, payload]);
+      member.endpoint.sendInvocationRecord(record);
       const wait = member.endpoint.whenWritable();
       if (wait) (waits ??= []).push(this.boundedWait(member.endpoint as Caller, wait));
     }

@@ -10,6 +10,8 @@ import type { Participant } from '../protocol/room-contract.js';
 export interface MemberEndpoint {
   readonly connectionId: string;
   sendInvocation(target: string, args: unknown[]): void;
+  /** Sends an Invocation already serialised as a SignalR JSON record (shared across recipients). */
+  sendInvocationRecord(record: string): void;
   /** Resolves once the member's queue is below its high-water mark (undefined: it already is). */
   whenWritable(): Promise<void> | undefined;
 }

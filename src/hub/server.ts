@@ -25,8 +25,6 @@ import { WebSocketSink } from './transports/websocket.js';
 const CLOSED_POLL_GRACE_MS = 5_000;
 /** How long close() waits for clients to take their Close message before cutting sockets. */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 2_000;
-/** Upper bound on one transport frame / POST body: several messages of the maximum size batched. */
-const FRAME_SIZE_FACTOR = 4;
 
 /** A running hub. */
 export interface Hub {
@@ -96,7 +94,7 @@ class HubServer implements Hub {
     });
     this.wss = new WebSocketServer({
       noServer: true,
-      maxPayload: options.limits.maxMessageBytes * FRAME_SIZE_FACTOR,
+      maxPayload: options.limits.maxFrameBytes,
       perMessageDeflate: false,
     });
   }
@@ -259,7 +257,9 @@ class HubServer implements Hub {
 
   private onConnectionClosed(conn: HubClientConnection): void {
     const session = this.sessions.get(conn);
-    if (session) this.rooms.disconnected(session);
+    // While the hub shuts down, telling each client that the others "disconnected" is noise: they
+    // all lose the hub at once and reconnect to the next one.
+    if (session && !this.closing) this.rooms.disconnected(session);
     const remove = (): void => {
       const key = this.keys.get(conn);
       if (key !== undefined && this.connections.get(key) === conn) this.connections.delete(key);
@@ -352,10 +352,10 @@ class HubServer implements Hub {
         sendText(res, 400, 'Connect before sending');
         return;
       }
-      const body = await readBody(req, this.options.limits.maxMessageBytes * FRAME_SIZE_FACTOR);
+      const body = await readBody(req, this.options.limits.maxFrameBytes);
       if (body === null) {
         this.metrics.errors.inc({ code: ErrorCode.MESSAGE_TOO_LARGE });
-        sendText(res, 413, `${ErrorCode.MESSAGE_TOO_LARGE}: request body exceeds ${this.options.limits.maxMessageBytes * FRAME_SIZE_FACTOR} bytes`);
+        sendText(res, 413, `${ErrorCode.MESSAGE_TOO_LARGE}: request body exceeds ${this.options.limits.maxFrameBytes} bytes`);
         return;
       }
       if (conn.state === 'closed') {

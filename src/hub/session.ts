@@ -39,6 +39,10 @@ export class Session implements Caller {
     this.conn.sendInvocation(target, args);
   }
 
+  sendInvocationRecord(record: string): void {
+    this.conn.sendInvocationRecord(record);
+  }
+
   whenWritable(): Promise<void> | undefined {
     return this.conn.whenWritable();
   }

@@ -1,0 +1,80 @@
+/**
+ * CPU time of this process and of a child (by pid, from /proc on Linux). Lets a bench say who
+ * was the bottleneck: with all clients in one process, a saturated client process means the
+ * numbers measure the client library, not the server.
+ */
+import { readFileSync } from 'node:fs';
+
+/** Linux USER_HZ; 100 on every mainstream kernel config. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+export function selfCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+/** utime+stime of `pid` in ms, or null where /proc is unavailable. */
+export function pidCpuMs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 2 (comm) may contain spaces; fields after the closing paren are space-separated.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const utime = Number(fields[11]);
+    const stime = Number(fields[12]);
+    if (!Number.isFinite(utime) || !Number.isFinite(stime)) return null;
+    return ((utime + stime) * 1000) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return null;
+  }
+}
+
+/** Busy CPU time of the whole machine (all cores) in ms, from /proc/stat; null off Linux. */
+export function machineBusyMs(): number | null {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+    // cpu user nice system idle iowait irq softirq steal ...; guest time is already inside user.
+    const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1, 9).map(Number);
+    const busy = [user, nice, system, irq, softirq, steal].reduce<number>((a, b) => a + (b ?? 0), 0);
+    return Number.isFinite(busy) ? (busy * 1000) / CLOCK_TICKS_PER_SECOND : null;
+  } catch {
+    return null;
+  }
+}
+
+export interface CpuUsage {
+  /** Percent of one core used by the bench (client) process. */
+  clientPct: number;
+  /** Percent of one core used by the server child. */
+  serverPct: number | null;
+  /**
+   * Percent of one core used by everything else on the machine (other builds, tests). High values
+   * mean the round competed for CPU and its numbers are not trustworthy.
+   */
+  otherPct: number | null;
+}
+
+export interface CpuWindow {
+  stop(): CpuUsage;
+}
+
+export function openCpuWindow(serverPid: number): CpuWindow {
+  const t0 = performance.now();
+  const self0 = selfCpuMs();
+  const server0 = pidCpuMs(serverPid);
+  const machine0 = machineBusyMs();
+  return {
+    stop() {
+      const wall = performance.now() - t0;
+      const self = selfCpuMs() - self0;
+      const server1 = pidCpuMs(serverPid);
+      const machine1 = machineBusyMs();
+      const server = server0 === null || server1 === null ? null : server1 - server0;
+      const other = machine0 === null || machine1 === null || server === null ? null : Math.max(0, machine1 - machine0 - self - server);
+      return {
+        clientPct: (self / wall) * 100,
+        serverPct: server === null ? null : (server / wall) * 100,
+        otherPct: other === null ? null : (other / wall) * 100,
+      };
+    },
+  };
+}
