@@ -4,3 +4,5 @@ export { RtcAgentError, ErrorCode, parseErrorCode, isRtcAgentError } from './err
 export { createLogger, silentLogger, type Logger } from './log/logger.js';
 export * from './protocol/room-contract.js';
 export { derivePeerId } from './protocol/peer-id.js';
+export { createAgent, Agent, type AgentOptions, type AgentEvents, type Room, type RoomEvents, type SendOptions, type PathChange, type PeerLeft, type PeerInfo, type PeerPath, type ReceivedMessage } from './agent/index.js';
+export { loadSettings, resolveSettings, settingsTable, SETTINGS, type AgentSettings, type AgentSettingsInput } from './config/agent-settings.js';

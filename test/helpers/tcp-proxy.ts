@@ -10,7 +10,11 @@ export class TcpProxy {
     readonly port: number,
   ) {}
 
-  static async start(targetPort: number): Promise<TcpProxy> {
+  /**
+   * `holdUpstream`: when a client's side closes, keep the hub's side open, so the hub does not notice
+   * (as when a machine vanishes from the network instead of closing its sockets).
+   */
+  static async start(targetPort: number, options: { holdUpstream?: boolean } = {}): Promise<TcpProxy> {
     const sockets = new Set<net.Socket>();
     let proxy: TcpProxy | undefined;
     const server = net.createServer((client) => {
@@ -18,7 +22,7 @@ export class TcpProxy {
       const upstream = net.connect(targetPort, '127.0.0.1');
       sockets.add(client);
       sockets.add(upstream);
-      client.pipe(upstream);
+      client.pipe(upstream, { end: !options.holdUpstream });
       upstream.pipe(client);
       const end = (): void => {
         client.destroy();
@@ -26,7 +30,11 @@ export class TcpProxy {
         sockets.delete(client);
         sockets.delete(upstream);
       };
-      client.on('error', end).on('close', end);
+      if (options.holdUpstream) {
+        client.on('error', () => client.destroy());
+      } else {
+        client.on('error', end).on('close', end);
+      }
       upstream.on('error', end).on('close', end);
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

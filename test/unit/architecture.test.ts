@@ -67,3 +67,18 @@ describe('architecture', () => {
     expect(importers.length).toBeLessThanOrEqual(1);
   });
 });
+
+describe('documentation', () => {
+  it('lists every error code in the README', async () => {
+    const { ErrorCode } = await import('../../src/errors.js');
+    const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
+    const missing = Object.values(ErrorCode).filter((code) => !readme.includes(`\`${code}\``));
+    expect(missing).toEqual([]);
+  });
+
+  it('has the settings table the code generates', async () => {
+    const { settingsTable } = await import('../../src/config/agent-settings.js');
+    const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
+    expect(readme).toContain(settingsTable());
+  });
+});

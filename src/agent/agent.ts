@@ -1,0 +1,220 @@
+/**
+ * The programmatic API: `createAgent()` connects to a hub, `agent.join(room)` returns a Room that
+ * sends and receives over P2P or relay per peer. The agent owns the settings, the logger, the
+ * native binding's lifetime and the hub connection; rooms do the rest.
+ */
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { loadSettings, type AgentSettings, type AgentSettingsInput } from '../config/agent-settings.js';
+import { ErrorCode, RtcAgentError } from '../errors.js';
+import { createLogger, type Logger } from '../log/logger.js';
+import type { IceServer } from '../protocol/room-contract.js';
+import { RoomSession, type PathChange, type PeerLeft, type ReceivedMessage, type PeerInfo } from '../room/room-session.js';
+import { HubClient, type SignalingState } from '../signaling/hub-client.js';
+import { acquireNative, releaseNative, type AvailableNativeBinding } from '../transport/native/index.js';
+
+export interface AgentOptions extends AgentSettingsInput {
+  /** The root logger; one is made from `logLevel` (JSON on stderr) if absent. */
+  logger?: Logger;
+  /** JSON config file (else RTC_AGENT_CONFIG); settings passed here override it. */
+  configFile?: string;
+  /** Where RTC_AGENT_* variables come from; `process.env` by default. */
+  env?: NodeJS.ProcessEnv;
+  /** Cancels connecting. */
+  signal?: AbortSignal;
+}
+
+export interface AgentEvents {
+  message: [message: ReceivedMessage];
+  'peer-joined': [peer: PeerInfo & { room: string }];
+  'peer-left': [peer: PeerLeft];
+  'path-changed': [change: PathChange];
+  error: [error: RtcAgentError];
+  /** Hub connection state: connected, reconnecting, closed. */
+  hub: [state: SignalingState];
+  close: [];
+}
+
+/** How long close() waits for pending reliable data to be acknowledged before it cuts links. */
+export const DEFAULT_CLOSE_FLUSH_MS = 2_000;
+
+export class Agent extends EventEmitter<AgentEvents> {
+  readonly settings: AgentSettings;
+  readonly log: Logger;
+  /** Whether this agent can open native DataChannels. */
+  readonly native: boolean;
+  /** Why not, when `native` is false. */
+  readonly nativeReason: string | undefined;
+  private readonly hub: HubClient;
+  private readonly rooms = new Map<string, RoomSession>();
+  /**
+   * Hub callbacks for a room whose Join is still in flight. The hub may tell us about a newcomer (or
+   * deliver its offer) in the same frame as our Join's result, before the room object exists.
+   */
+  private readonly joining = new Map<string, ((room: RoomSession) => void)[]>();
+  private readonly agentKey = randomBytes(24).toString('base64url');
+  private closing: Promise<void> | null = null;
+
+  private constructor(
+    settings: AgentSettings,
+    log: Logger,
+    private readonly nativeBinding: AvailableNativeBinding | null,
+    nativeReason: string | undefined,
+  ) {
+    super();
+    this.settings = settings;
+    this.log = log;
+    this.native = nativeBinding !== null;
+    this.nativeReason = nativeReason;
+    const hubOptions: ConstructorParameters<typeof HubClient>[0] = {
+      hubUrl: settings.hubUrl,
+      maxReconnectAttempts: settings.maxReconnectAttempts,
+      reconnectIntervalMs: settings.reconnectIntervalMs,
+      log: log.child({ component: 'signaling' }),
+    };
+    if (settings.accessToken !== undefined) hubOptions.accessToken = settings.accessToken;
+    this.hub = new HubClient(hubOptions);
+    this.hub.on('peer-joined', (room, p) => this.route(room, (r) => r.onPeerJoined(p)));
+    this.hub.on('peer-left', (room, peerId, reason) => this.route(room, (r) => r.onPeerLeft(peerId, reason)));
+    this.hub.on('signal', (room, from, signal) => this.route(room, (r) => r.onSignal(from, signal)));
+    this.hub.on('relayed', (room, from, payload) => this.route(room, (r) => r.onRelayed(from, payload)));
+    this.hub.on('rejoined', (room, result) => this.rooms.get(room)?.onRejoined(result));
+    this.hub.on('rejoin-failed', (room, error) => this.emitError(error, room));
+    this.hub.on('state', (state) => this.emit('hub', state));
+    this.hub.on('closed', (error) => {
+      if (error) this.emitError(error);
+    });
+  }
+
+  private route(room: string, deliver: (room: RoomSession) => void): void {
+    const session = this.rooms.get(room);
+    if (session) deliver(session);
+    else this.joining.get(room)?.push(deliver);
+  }
+
+  /** Resolves settings, loads the native binding (or explains why not) and connects to the hub. */
+  static async create(options: AgentOptions = {}): Promise<Agent> {
+    const { logger, configFile, env, signal, ...input } = options;
+    const settings = await loadSettings({ options: input, env, configFile });
+    if (settings.enableE2ee) {
+      // Refuse rather than send plaintext to someone who asked for encryption.
+      throw new RtcAgentError(ErrorCode.CONFIG, "setting 'enableE2ee': end-to-end encryption is not available in this version yet", {
+        details: { setting: 'enableE2ee' },
+      });
+    }
+    const log = logger ?? createLogger({ level: settings.logLevel });
+    let binding: AvailableNativeBinding | null = null;
+    let reason: string | undefined = 'disabled by the tryNative setting';
+    if (settings.tryNative) {
+      const status = await acquireNative({ log: log.child({ component: 'libdatachannel' }) });
+      if (status.available) {
+        binding = status;
+        reason = undefined;
+        log.debug({ version: status.version }, 'native DataChannels available');
+      } else {
+        reason = status.reason;
+        // One clear warning; every peer of this agent uses the relay.
+        log.warn({ reason }, 'native WebRTC unavailable; all peers will use the hub relay');
+      }
+    }
+    const agent = new Agent(settings, log, binding, reason);
+    try {
+      await agent.hub.connect(signal);
+    } catch (err) {
+      if (binding) releaseNative();
+      await agent.hub.close();
+      throw err;
+    }
+    log.info({ hub: settings.hubUrl, native: agent.native }, 'agent connected');
+    return agent;
+  }
+
+  private iceServers(): IceServer[] {
+    const s = this.settings;
+    const servers: IceServer[] = s.stunServers.map((urls) => ({ urls }));
+    if (s.turnUrl !== undefined) {
+      const turn: IceServer = { urls: s.turnUrl };
+      if (s.turnUsername !== undefined) turn.username = s.turnUsername;
+      if (s.turnPassword !== undefined) turn.credential = s.turnPassword;
+      servers.push(turn);
+    }
+    return servers;
+  }
+
+  /** Joins a room; resolves at once (P2P links open in the background, relay carries meanwhile). */
+  async join(room: string, options: { meta?: Record<string, string> } = {}): Promise<RoomSession> {
+    if (this.closing) throw new RtcAgentError(ErrorCode.CLOSED, 'agent is closed');
+    const existing = this.rooms.get(room);
+    if (existing) return existing;
+    const hello = { agentKey: this.agentKey, name: this.settings.name, capabilities: { native: this.native }, meta: options.meta ?? {} };
+    const early: ((room: RoomSession) => void)[] = [];
+    this.joining.set(room, early);
+    let joined;
+    try {
+      joined = await this.hub.join(room, hello);
+    } finally {
+      this.joining.delete(room);
+    }
+    const session = new RoomSession(joined, {
+      log: this.log,
+      native: this.nativeBinding,
+      settings: this.settings,
+      iceServers: [...joined.iceServers, ...this.iceServers()],
+      hub: this.hub,
+      onClosed: (r) => {
+        if (this.rooms.get(r.name) === r) this.rooms.delete(r.name);
+      },
+    });
+    session.on('message', (m) => this.emit('message', m));
+    session.on('peer-joined', (p) => this.emit('peer-joined', p));
+    session.on('peer-left', (p) => this.emit('peer-left', p));
+    session.on('path-changed', (c) => this.emit('path-changed', c));
+    session.on('error', (e) => this.emitError(e, room));
+    this.rooms.set(room, session);
+    session.announceInitialPeers();
+    for (const deliver of early) deliver(session);
+    this.log.info({ room, peerId: joined.self.peerId, peers: joined.participants.length }, 'joined room');
+    return session;
+  }
+
+  room(name: string): RoomSession | undefined {
+    return this.rooms.get(name);
+  }
+
+  joinedRooms(): RoomSession[] {
+    return [...this.rooms.values()];
+  }
+
+  get hubState(): SignalingState {
+    return this.hub.state;
+  }
+
+  private emitError(err: RtcAgentError, room?: string): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+    else this.log.warn({ room, code: err.code, reason: err.message }, 'agent error');
+  }
+
+  /**
+   * Leaves every room, closes every link and the hub connection; the process can exit afterwards.
+   * Waits up to `flushMs` for reliable data to be acknowledged first. Idempotent.
+   */
+  close(options: { flushMs?: number } = {}): Promise<void> {
+    this.closing ??= this.shutdown(options.flushMs ?? DEFAULT_CLOSE_FLUSH_MS);
+    return this.closing;
+  }
+
+  private async shutdown(flushMs: number): Promise<void> {
+    const rooms = [...this.rooms.values()];
+    await Promise.all(rooms.map((r) => r.flush(flushMs)));
+    await Promise.all(rooms.map((r) => r.leave()));
+    await this.hub.close();
+    if (this.nativeBinding) releaseNative();
+    this.log.info('agent closed');
+    this.emit('close');
+  }
+}
+
+/** Creates an agent connected to its hub. See {@link AgentOptions}. */
+export function createAgent(options: AgentOptions = {}): Promise<Agent> {
+  return Agent.create(options);
+}

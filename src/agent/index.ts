@@ -1,0 +1,2 @@
+export { Agent, createAgent, DEFAULT_CLOSE_FLUSH_MS, type AgentEvents, type AgentOptions } from './agent.js';
+export type { RoomSession as Room, RoomEvents, SendOptions, PathChange, PeerLeft, PeerInfo, PeerPath, ReceivedMessage } from '../room/room-session.js';

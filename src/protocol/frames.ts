@@ -1,0 +1,202 @@
+/**
+ * rtc-agent's link frames: the unit a room sends to one peer, identical on P2P DataChannels and
+ * on the hub relay (base64 inside a relay bundle), so traffic can move between paths mid-stream.
+ *
+ * Every frame starts with one byte: version (high nibble) and kind (low nibble). Integers are
+ * big-endian. `epoch` is a random number the sending agent picks at start-up: a peer that restarts
+ * with the same peer id starts a new sequence space, and the receiver can tell.
+ *
+ *   DATA       kind 1  | flags u8 | epoch u32 | seq u32 | ack u32 | timestamp f64 | payload
+ *   UNRELIABLE kind 2  | flags u8 | epoch u32 | timestamp f64 | payload
+ *   ACK        kind 3  | epoch u32 (the receiver's view of the sender's epoch) | ack u32
+ *   PING       kind 4  | nonce u32 | timestamp f64
+ *   PONG       kind 5  | nonce u32 | timestamp f64 (echoed)
+ *
+ * DATA frames of one message share its flags; all but the last carry MORE. `ack` piggybacks the
+ * sender's cumulative ack of the other direction (0 = none).
+ */
+import { ErrorCode, RtcAgentError } from '../errors.js';
+
+export const FRAME_VERSION = 1;
+
+export const FrameKind = {
+  Data: 1,
+  Unreliable: 2,
+  Ack: 3,
+  Ping: 4,
+  Pong: 5,
+} as const;
+export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
+
+/** Bits of a DATA / UNRELIABLE frame's flags byte. */
+export const FrameFlag = {
+  /** More chunks of this message follow. */
+  More: 1,
+  /** The message is UTF-8 text. */
+  Text: 2,
+  /** The message is JSON (UTF-8 text the receiver parses). */
+  Json: 4,
+  /** The payload is sealed end to end. */
+  Encrypted: 8,
+} as const;
+
+export interface DataFrame {
+  kind: typeof FrameKind.Data;
+  flags: number;
+  epoch: number;
+  seq: number;
+  ack: number;
+  timestamp: number;
+  payload: Uint8Array;
+}
+export interface UnreliableFrame {
+  kind: typeof FrameKind.Unreliable;
+  flags: number;
+  epoch: number;
+  timestamp: number;
+  payload: Uint8Array;
+}
+export interface AckFrame {
+  kind: typeof FrameKind.Ack;
+  epoch: number;
+  ack: number;
+}
+export interface PingFrame {
+  kind: typeof FrameKind.Ping;
+  nonce: number;
+  timestamp: number;
+}
+export interface PongFrame {
+  kind: typeof FrameKind.Pong;
+  nonce: number;
+  timestamp: number;
+}
+export type Frame = DataFrame | UnreliableFrame | AckFrame | PingFrame | PongFrame;
+
+export const DATA_HEADER_BYTES = 22;
+export const UNRELIABLE_HEADER_BYTES = 14;
+
+function head(kind: FrameKind): number {
+  return (FRAME_VERSION << 4) | kind;
+}
+
+export function encodeFrame(frame: Frame): Uint8Array {
+  switch (frame.kind) {
+    case FrameKind.Data: {
+      const out = new Uint8Array(DATA_HEADER_BYTES + frame.payload.length);
+      const v = new DataView(out.buffer);
+      v.setUint8(0, head(frame.kind));
+      v.setUint8(1, frame.flags);
+      v.setUint32(2, frame.epoch);
+      v.setUint32(6, frame.seq);
+      v.setUint32(10, frame.ack);
+      v.setFloat64(14, frame.timestamp);
+      out.set(frame.payload, DATA_HEADER_BYTES);
+      return out;
+    }
+    case FrameKind.Unreliable: {
+      const out = new Uint8Array(UNRELIABLE_HEADER_BYTES + frame.payload.length);
+      const v = new DataView(out.buffer);
+      v.setUint8(0, head(frame.kind));
+      v.setUint8(1, frame.flags);
+      v.setUint32(2, frame.epoch);
+      v.setFloat64(6, frame.timestamp);
+      out.set(frame.payload, UNRELIABLE_HEADER_BYTES);
+      return out;
+    }
+    case FrameKind.Ack: {
+      const out = new Uint8Array(9);
+      const v = new DataView(out.buffer);
+      v.setUint8(0, head(frame.kind));
+      v.setUint32(1, frame.epoch);
+      v.setUint32(5, frame.ack);
+      return out;
+    }
+    case FrameKind.Ping:
+    case FrameKind.Pong: {
+      const out = new Uint8Array(13);
+      const v = new DataView(out.buffer);
+      v.setUint8(0, head(frame.kind));
+      v.setUint32(1, frame.nonce);
+      v.setFloat64(5, frame.timestamp);
+      return out;
+    }
+  }
+}
+
+function bad(message: string): RtcAgentError {
+  return new RtcAgentError(ErrorCode.PROTOCOL, `bad frame: ${message}`);
+}
+
+/** Decodes one frame from untrusted bytes; throws RtcAgentError(PROTOCOL) naming the problem. */
+export function decodeFrame(bytes: Uint8Array): Frame {
+  if (bytes.length < 1) throw bad('empty');
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const first = v.getUint8(0);
+  const version = first >> 4;
+  const kind = first & 0x0f;
+  if (version !== FRAME_VERSION) throw bad(`version ${version} (this agent speaks ${FRAME_VERSION})`);
+  const need = (n: number): void => {
+    if (bytes.length < n) throw bad(`kind ${kind} needs at least ${n} bytes, got ${bytes.length}`);
+  };
+  switch (kind) {
+    case FrameKind.Data:
+      need(DATA_HEADER_BYTES);
+      return {
+        kind,
+        flags: v.getUint8(1),
+        epoch: v.getUint32(2),
+        seq: v.getUint32(6),
+        ack: v.getUint32(10),
+        timestamp: v.getFloat64(14),
+        payload: bytes.subarray(DATA_HEADER_BYTES),
+      };
+    case FrameKind.Unreliable:
+      need(UNRELIABLE_HEADER_BYTES);
+      return { kind, flags: v.getUint8(1), epoch: v.getUint32(2), timestamp: v.getFloat64(6), payload: bytes.subarray(UNRELIABLE_HEADER_BYTES) };
+    case FrameKind.Ack:
+      need(9);
+      return { kind, epoch: v.getUint32(1), ack: v.getUint32(5) };
+    case FrameKind.Ping:
+    case FrameKind.Pong:
+      need(13);
+      return { kind, nonce: v.getUint32(1), timestamp: v.getFloat64(5) };
+    default:
+      throw bad(`unknown kind ${kind}`);
+  }
+}
+
+/**
+ * Relay bundles: several frames in one Relay payload (fewer hub invocations), each as
+ * `u32 length | frame`. The hub sees only the base64 of the whole bundle.
+ */
+export function encodeBundle(frames: readonly Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const f of frames) size += 4 + f.length;
+  const out = new Uint8Array(size);
+  const v = new DataView(out.buffer);
+  let at = 0;
+  for (const f of frames) {
+    v.setUint32(at, f.length);
+    out.set(f, at + 4);
+    at += 4 + f.length;
+  }
+  return out;
+}
+
+export function decodeBundle(bytes: Uint8Array): Uint8Array[] {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const frames: Uint8Array[] = [];
+  let at = 0;
+  while (at < bytes.length) {
+    if (at + 4 > bytes.length) throw bad('truncated bundle length');
+    const len = v.getUint32(at);
+    if (at + 4 + len > bytes.length) throw bad(`bundle entry of ${len} bytes overruns the bundle`);
+    frames.push(bytes.subarray(at + 4, at + 4 + len));
+    at += 4 + len;
+  }
+  return frames;
+}
+
+/** Bytes of bundle overhead per frame. */
+export const BUNDLE_ENTRY_OVERHEAD_BYTES = 4;

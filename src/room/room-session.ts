@@ -1,0 +1,311 @@
+/**
+ * One joined room: the peer table, routing of hub callbacks to peer sessions, sending to one peer
+ * or all, heartbeats. This is the `Room` programs get from `agent.join()`.
+ */
+import { EventEmitter } from 'node:events';
+import { ErrorCode, RtcAgentError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import { FrameFlag } from '../protocol/frames.js';
+import type { JoinResult, Participant, SignalPayload } from '../protocol/room-contract.js';
+import type { AvailableNativeBinding } from '../transport/native/index.js';
+import { PeerSession, type DeliveryState, type PeerEnv, type PeerInfo, type PeerPath, type ReceivedMessage } from './peer-session.js';
+
+export type { PeerInfo, PeerPath, ReceivedMessage } from './peer-session.js';
+
+export interface PathChange {
+  room: string;
+  peerId: string;
+  name: string;
+  from: PeerPath;
+  to: PeerPath;
+  reason: string;
+}
+
+export interface PeerLeft {
+  room: string;
+  peerId: string;
+  name: string;
+  /** `left` (said goodbye), `disconnected` (the hub lost it), `timeout` (no heartbeat). */
+  reason: string;
+}
+
+export interface RoomEvents {
+  message: [message: ReceivedMessage];
+  'peer-joined': [peer: PeerInfo & { room: string }];
+  'peer-left': [peer: PeerLeft];
+  'path-changed': [change: PathChange];
+  error: [error: RtcAgentError];
+  /** The room is closed (left, or the agent closed). */
+  close: [];
+}
+
+export interface SendOptions {
+  /** A peer id: send to that peer only. Default: everyone in the room. */
+  to?: string;
+  /** Reliable (ordered, exactly once) or not; the agent's `reliable` setting by default. */
+  reliable?: boolean;
+}
+
+/** What a room needs from the agent that owns it. */
+export interface RoomDeps {
+  log: Logger;
+  native: AvailableNativeBinding | null;
+  settings: {
+    allowRelay: boolean;
+    reliable: boolean;
+    heartbeatIntervalMs: number;
+    iceConnectionTimeoutMs: number;
+    sendTimeoutMs: number;
+    iceBindAddress?: string | undefined;
+    icePortRange?: { begin: number; end: number } | undefined;
+    iceTransportPolicy: 'all' | 'relay';
+  };
+  iceServers: { urls: string | string[]; username?: string; credential?: string }[];
+  hub: {
+    signal(room: string, to: string, signal: SignalPayload): Promise<void>;
+    relay(room: string, to: string | null, payload: string): Promise<void>;
+    leave(room: string): Promise<void>;
+    readonly connected: boolean;
+  };
+  /** Called once when the room is closed, so the agent forgets it. */
+  onClosed(room: RoomSession): void;
+}
+
+/** How often the room checks resends and heartbeats. */
+const TICK_MS = 250;
+/**
+ * How long the delivery state of a peer that vanished (hub disconnect, heartbeat timeout) is kept.
+ * If it comes back under the same peer id in that time, numbering continues and nothing sent to it
+ * is lost; a peer that said goodbye ("left") is forgotten at once.
+ */
+export const DEFAULT_PEER_RESUME_MS = 120_000;
+/** Room for the SignalR envelope around a Relay payload (method, room, peer id, JSON). */
+const RELAY_ENVELOPE_BYTES = 512;
+
+/** Turns what `send()` accepts into flags and bytes. */
+export function encodeMessage(data: unknown): { flags: number; payload: Uint8Array } {
+  if (typeof data === 'string') return { flags: FrameFlag.Text, payload: Buffer.from(data, 'utf8') };
+  if (data instanceof Uint8Array) return { flags: 0, payload: data };
+  if (data instanceof ArrayBuffer) return { flags: 0, payload: new Uint8Array(data) };
+  if (data === undefined || typeof data === 'function' || typeof data === 'symbol' || typeof data === 'bigint') {
+    throw new RtcAgentError(ErrorCode.BAD_REQUEST, `cannot send a ${typeof data}; send a string, a Uint8Array or a JSON-able value`);
+  }
+  let json: string;
+  try {
+    json = JSON.stringify(data);
+  } catch (err) {
+    throw new RtcAgentError(ErrorCode.BAD_REQUEST, `message is not JSON-able: ${(err as Error).message}`, { cause: err });
+  }
+  return { flags: FrameFlag.Json, payload: Buffer.from(json, 'utf8') };
+}
+
+export class RoomSession extends EventEmitter<RoomEvents> {
+  readonly name: string;
+  private selfInfo: Participant;
+  private readonly peersById = new Map<string, PeerSession>();
+  private readonly vanished = new Map<string, { delivery: DeliveryState; at: number }>();
+  private ticker: NodeJS.Timeout;
+  private closed = false;
+  private maxMessageBytes: number;
+  private readonly log: Logger;
+
+  constructor(
+    joined: JoinResult,
+    private readonly deps: RoomDeps,
+  ) {
+    super();
+    this.name = joined.room;
+    this.selfInfo = joined.self;
+    this.maxMessageBytes = joined.limits.maxMessageBytes;
+    this.log = deps.log.child({ room: joined.room });
+    for (const p of joined.participants) this.addPeer(p, false);
+    this.ticker = setInterval(() => this.tick(), TICK_MS);
+    this.ticker.unref();
+  }
+
+  /** Emits `peer-joined` for the members that were there when we joined (once listeners are attached). */
+  announceInitialPeers(): void {
+    for (const peer of this.peersById.values()) this.emit('peer-joined', { room: this.name, ...peer.info() });
+  }
+
+  /** This agent's peer id in the room (assigned by the hub). */
+  get selfId(): string {
+    return this.selfInfo.peerId;
+  }
+
+  get self(): Participant {
+    return this.selfInfo;
+  }
+
+  peers(): PeerInfo[] {
+    return [...this.peersById.values()].map((p) => p.info());
+  }
+
+  peer(peerId: string): PeerInfo | undefined {
+    return this.peersById.get(peerId)?.info();
+  }
+
+  /**
+   * Sends text, a JSON-able value or bytes to one peer or to everyone. Resolves once the data is
+   * accepted under each peer's send window (backpressure), not when it arrived.
+   */
+  async send(data: unknown, options: SendOptions = {}): Promise<void> {
+    if (this.closed) throw new RtcAgentError(ErrorCode.CLOSED, `room '${this.name}' is closed`);
+    const { flags, payload } = encodeMessage(data);
+    const reliable = options.reliable ?? this.deps.settings.reliable;
+    let targets: PeerSession[];
+    if (options.to !== undefined) {
+      const peer = this.peersById.get(options.to);
+      if (!peer) throw new RtcAgentError(ErrorCode.UNKNOWN_PEER, `no peer '${options.to}' in room '${this.name}'`);
+      targets = [peer];
+    } else {
+      targets = [...this.peersById.values()];
+    }
+    if (!reliable) {
+      if (payload.length > 16 * 1024 - 64) {
+        throw new RtcAgentError(ErrorCode.MESSAGE_TOO_LARGE, `unreliable messages are not chunked; keep them under ${16 * 1024 - 64} bytes`);
+      }
+      for (const peer of targets) peer.sendUnreliable(flags, payload);
+      return;
+    }
+    await Promise.all(targets.map((peer) => peer.sendReliable(flags, payload, this.deps.settings.sendTimeoutMs)));
+  }
+
+  /** Drops the P2P link to a peer (relay takes over at once) and negotiates a fresh one. */
+  restartP2P(peerId: string): void {
+    const peer = this.peersById.get(peerId);
+    if (!peer) throw new RtcAgentError(ErrorCode.UNKNOWN_PEER, `no peer '${peerId}' in room '${this.name}'`);
+    peer.restartP2P();
+  }
+
+  /** Waits until every peer has acknowledged everything sent so far (bounded by `timeoutMs`). */
+  async flush(timeoutMs = this.deps.settings.sendTimeoutMs): Promise<boolean> {
+    const results = await Promise.all([...this.peersById.values()].map((p) => p.flush(timeoutMs)));
+    return results.every(Boolean);
+  }
+
+  // ---------------------------------------------------------------- hub events (routed by the agent)
+
+  onPeerJoined(p: Participant): void {
+    if (p.peerId === this.selfId) return;
+    const existing = this.peersById.get(p.peerId);
+    if (existing) {
+      existing.update(p);
+      return;
+    }
+    this.addPeer(p, true);
+  }
+
+  onPeerLeft(peerId: string, reason: string): void {
+    if (peerId === this.selfId) return; // our old connection was replaced by our new one
+    const peer = this.peersById.get(peerId);
+    if (!peer) return;
+    // A peer whose hub connection dropped but whose P2P link still works is not gone: it is
+    // reconnecting to the hub. The heartbeat decides if it really died.
+    if (reason === 'disconnected' && peer.hasOpenP2P) {
+      this.log.info({ peer: peerId }, 'peer lost the hub but its P2P link is alive; keeping it');
+      return;
+    }
+    this.removePeer(peer, reason);
+  }
+
+  onSignal(from: string, signal: SignalPayload): void {
+    this.peersById.get(from)?.handleSignal(signal);
+  }
+
+  onRelayed(from: string, payload: string): void {
+    const peer = this.peersById.get(from);
+    if (!peer) {
+      this.log.debug({ from }, 'relay from an unknown peer dropped');
+      return;
+    }
+    peer.onRelayed(payload);
+  }
+
+  /** After a hub reconnect: the room was joined again. Peers not listed are left to the heartbeat. */
+  onRejoined(result: JoinResult): void {
+    this.selfInfo = result.self;
+    this.maxMessageBytes = result.limits.maxMessageBytes;
+    for (const p of result.participants) this.onPeerJoined(p);
+  }
+
+  // ---------------------------------------------------------------- peers
+
+  private addPeer(p: Participant, announce: boolean): void {
+    const env: PeerEnv = {
+      room: this.name,
+      selfId: this.selfId,
+      log: this.log,
+      native: this.deps.native,
+      allowRelay: this.deps.settings.allowRelay,
+      iceServers: this.deps.iceServers,
+      iceBindAddress: this.deps.settings.iceBindAddress,
+      icePortRange: this.deps.settings.icePortRange,
+      iceTransportPolicy: this.deps.settings.iceTransportPolicy,
+      iceConnectionTimeoutMs: this.deps.settings.iceConnectionTimeoutMs,
+      relayBundleBytes: () => Math.floor(((this.maxMessageBytes - RELAY_ENVELOPE_BYTES) * 3) / 4),
+      hubSignal: (to, signal) => this.deps.hub.signal(this.name, to, signal),
+      hubRelay: (to, payload) => this.deps.hub.relay(this.name, to, payload),
+      hubConnected: () => this.deps.hub.connected,
+      deliver: (message) => this.emit('message', message),
+      pathChanged: (peerId, from, to, reason) => {
+        const peer = this.peersById.get(peerId);
+        this.log.info({ peer: peerId, from, to, reason }, 'path changed');
+        this.emit('path-changed', { room: this.name, peerId, name: peer?.participant.name ?? p.name, from, to, reason });
+      },
+      error: (err) => this.emitError(err),
+    };
+    const kept = this.vanished.get(p.peerId);
+    this.vanished.delete(p.peerId);
+    const session = new PeerSession(p, env, kept?.delivery);
+    this.peersById.set(p.peerId, session);
+    this.log.info({ peer: p.peerId, name: p.name, native: p.capabilities.native }, 'peer joined');
+    if (announce) this.emit('peer-joined', { room: this.name, ...session.info() });
+  }
+
+  private removePeer(peer: PeerSession, reason: string): void {
+    if (this.peersById.get(peer.peerId) !== peer) return;
+    this.peersById.delete(peer.peerId);
+    peer.close(reason);
+    if (reason !== 'left') this.vanished.set(peer.peerId, { delivery: peer.delivery, at: Date.now() });
+    this.log.info({ peer: peer.peerId, reason }, 'peer left');
+    this.emit('peer-left', { room: this.name, peerId: peer.peerId, name: peer.participant.name, reason });
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    for (const [peerId, kept] of this.vanished) if (now - kept.at > DEFAULT_PEER_RESUME_MS) this.vanished.delete(peerId);
+    for (const peer of [...this.peersById.values()]) {
+      if (peer.tick(now, this.deps.settings.heartbeatIntervalMs) === 'dead') {
+        this.log.warn({ peer: peer.peerId }, 'no heartbeat from peer; reporting it left');
+        this.removePeer(peer, 'timeout');
+      }
+    }
+  }
+
+  private emitError(err: RtcAgentError): void {
+    // An 'error' event without listeners would throw; a bad frame must never crash the agent.
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+    else this.log.warn({ code: err.code, reason: err.message }, 'room error');
+  }
+
+  /** Leaves the room (tells the hub) and closes every peer session. Idempotent. */
+  async leave(): Promise<void> {
+    if (this.closed) return;
+    // Tell the hub first, so peers hear "left" before they see the P2P link close.
+    await this.deps.hub.leave(this.name).catch((err: unknown) => this.log.debug({ err: (err as Error).message }, 'Leave not sent'));
+    this.closeLocal('left');
+  }
+
+  /** Closes without telling the hub (the agent is closing its hub connection anyway). */
+  closeLocal(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.ticker);
+    for (const peer of this.peersById.values()) peer.close(reason);
+    this.peersById.clear();
+    this.vanished.clear();
+    this.deps.onClosed(this);
+    this.emit('close');
+  }
+}

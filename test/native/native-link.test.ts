@@ -1,0 +1,290 @@
+/**
+ * NativeLink against the real node-datachannel: two links in this process wired to each other
+ * directly, ICE on loopback only (bindAddress 127.0.0.1, no STUN/TURN). Each test backs an entry
+ * of native-notes.md.
+ */
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { ErrorCode, isRtcAgentError } from '../../src/errors.js';
+import type { SignalPayload } from '../../src/protocol/room-contract.js';
+import type { AvailableNativeBinding } from '../../src/transport/native/binding.js';
+import {
+  DEFAULT_BUFFERED_LOW_BYTES,
+  DEFAULT_LOCAL_MAX_MESSAGE_SIZE,
+  type NativeLink,
+} from '../../src/transport/native/native-link.js';
+import { toNativeIceServers } from '../../src/transport/native/ice-servers.js';
+import type { LinkChannel } from '../../src/transport/peer-link.js';
+import { LOOPBACK, makeLink, nextEvent, openPair, wire, type Pair } from './fixtures/pair.js';
+import { nativeBinding } from './fixtures/pair.js';
+
+let binding: AvailableNativeBinding;
+
+beforeAll(async () => {
+  binding = await nativeBinding();
+});
+
+async function usePair(options: Parameters<typeof openPair>[1] = {}): Promise<Pair> {
+  const pair = await openPair(binding, options);
+  onTestFinished(() => pair.close());
+  return pair;
+}
+
+function useLink(role: 'offerer' | 'answerer', overrides: Parameters<typeof makeLink>[2] = {}): NativeLink {
+  const link = makeLink(binding, role, overrides);
+  onTestFinished(() => link.close());
+  return link;
+}
+
+/** Collects `count` messages of one channel. */
+function collect(link: NativeLink, channel: LinkChannel, count: number, ms = 5_000): Promise<Uint8Array[]> {
+  return new Promise((resolve, reject) => {
+    const got: Uint8Array[] = [];
+    const onMessage = (data: Uint8Array, ch: LinkChannel): void => {
+      if (ch !== channel) return;
+      got.push(Uint8Array.from(data));
+      if (got.length === count) {
+        clearTimeout(timer);
+        link.off('message', onMessage);
+        resolve(got);
+      }
+    };
+    const timer = setTimeout(() => {
+      link.off('message', onMessage);
+      reject(new Error(`only ${got.length}/${count} ${channel} messages within ${ms} ms`));
+    }, ms);
+    link.on('message', onMessage);
+  });
+}
+
+const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+const bytes = (n: number, seed: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
+
+describe('NativeLink (real node-datachannel, loopback)', () => {
+  it('opens and carries text and binary both ways on both channels', async () => {
+    const { offerer, answerer, setupMs } = await usePair();
+    expect(offerer.state).toBe('open');
+    expect(answerer.state).toBe('open');
+    expect(setupMs).toBeLessThan(2_000);
+
+    for (const channel of ['reliable', 'unreliable'] as const) {
+      for (const [from, to] of [
+        [offerer, answerer],
+        [answerer, offerer],
+      ] as const) {
+        const sent = [text(`hello ${channel} from the ${from.role} ✓`), bytes(1000, 7), new Uint8Array([0, 255, 0, 1]), bytes(60_000, 3)];
+        const received = collect(to, channel, sent.length);
+        for (const data of sent) from.send(channel, data);
+        const got = await received;
+        const key = (d: Uint8Array): string => Buffer.from(d).toString('base64');
+        if (channel === 'reliable') expect(got.map(key)).toEqual(sent.map(key));
+        else expect(got.map(key).sort()).toEqual(sent.map(key).sort()); // unordered channel
+      }
+    }
+    const stats = offerer.stats();
+    expect(stats.bytesSent).toBeGreaterThan(120_000);
+    expect(stats.bytesReceived).toBeGreaterThan(120_000);
+    expect(stats.localCandidateType).toBe('host');
+    // The offerer often learns the answerer's address from its ICE checks before its candidate.
+    expect(['host', 'prflx']).toContain(stats.remoteCandidateType);
+  });
+
+  it('queues remote candidates that arrive before the description (no abort)', async () => {
+    const offerer = useLink('offerer');
+    const answerer = useLink('answerer');
+    // Hold each side's signals until its description and a candidate were emitted, then deliver the
+    // candidates FIRST and the description last; later signals pass straight through.
+    let reordered = 0;
+    const reorderInto = (from: NativeLink, to: NativeLink): void => {
+      const held: SignalPayload[] = [];
+      let released = false;
+      from.on('signal', (signal) => {
+        if (released) return void setImmediate(() => to.handleSignal(signal));
+        held.push(signal);
+        if (held.some((s) => s.type === 'description') && held.some((s) => s.type === 'candidate')) {
+          released = true;
+          const order = [...held.filter((s) => s.type === 'candidate'), ...held.filter((s) => s.type !== 'candidate')];
+          reordered += order.findIndex((s) => s.type === 'description');
+          setImmediate(() => order.forEach((s) => to.handleSignal(s)));
+        }
+      });
+    };
+    reorderInto(offerer, answerer);
+    reorderInto(answerer, offerer);
+    const opened = Promise.all([nextEvent(offerer, 'open'), nextEvent(answerer, 'open')]);
+    offerer.start();
+    answerer.start();
+    await opened;
+    expect(reordered).toBeGreaterThanOrEqual(2); // at least one candidate went first, each way
+    const got = nextEvent(answerer, 'message');
+    offerer.send('reliable', text('after reordering'));
+    expect(Buffer.from((await got)[0]).toString()).toBe('after reordering');
+  });
+
+  it('sends its own description before its candidates', async () => {
+    const offerer = useLink('offerer');
+    const signals: SignalPayload[] = [];
+    offerer.on('signal', (s) => signals.push(s));
+    const candidate = nextEvent(offerer, 'signal', 5_000, (s) => s.type === 'candidate');
+    offerer.start();
+    await candidate;
+    expect(signals[0]?.type).toBe('description');
+  });
+
+  it('gathers only 127.0.0.1 host candidates with bindAddress 127.0.0.1', async () => {
+    const offerer = useLink('offerer');
+    const candidates: string[] = [];
+    offerer.on('signal', (s) => {
+      if (s.type === 'candidate') candidates.push(s.candidate);
+    });
+    const first = nextEvent(offerer, 'signal', 5_000, (s) => s.type === 'candidate');
+    offerer.start();
+    await first;
+    expect(candidates.length).toBeGreaterThan(0);
+    for (const c of candidates) expect(c).toMatch(new RegExp(`^a?=?candidate:\\S+ \\d+ (UDP|udp) \\d+ ${LOOPBACK.replace(/\./g, '\\.')} \\d+ typ host`));
+    const { offerer: o, answerer: a } = await usePair();
+    expect(o.stats().localCandidateType).toBe('host');
+    expect(a.stats().localCandidateType).toBe('host');
+  });
+
+  it('opens fast with hub-like signalling latency: the answerer takes the DTLS server role', async () => {
+    // With libdatachannel's default (answerer = DTLS client) the answerer's ICE connects before the
+    // offerer has the answer; its ClientHello is dropped and setup waits for the 1 s retransmit.
+    const fast: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const pair = await usePair({ signalDelayMs: 30 });
+      fast.push(Math.round(pair.setupMs));
+      pair.close();
+    }
+    const slow: number[] = [];
+    for (let i = 0; i < 8 && !slow.some((t) => t > 900); i++) {
+      const pair = await usePair({ signalDelayMs: 30, answerer: { answerAsDtlsServer: false } });
+      slow.push(Math.round(pair.setupMs));
+      pair.close();
+    }
+    console.info(`setup ms with 30 ms signalling delay: answerer as DTLS server ${fast.join(', ')}; libdatachannel default ${slow.join(', ')}`);
+    expect(Math.max(...fast)).toBeLessThan(500);
+    expect(slow.some((t) => t > 900)).toBe(true);
+  });
+
+  it('refuses a send above the max-message-size with a clear error and stays usable', async () => {
+    const { offerer, answerer } = await usePair({ answerer: { maxMessageSize: 65_536 } });
+    expect(answerer.remoteMaxMessageSize).toBe(DEFAULT_LOCAL_MAX_MESSAGE_SIZE);
+    expect(offerer.remoteMaxMessageSize).toBe(65_536);
+    // libdatachannel enforces its own advertised limit on send too, so the answerer's is 64 KiB.
+    expect(offerer.maxSendSize).toBe(65_536);
+    expect(answerer.maxSendSize).toBe(65_536);
+
+    let error: unknown;
+    try {
+      offerer.send('reliable', new Uint8Array(65_537));
+    } catch (err) {
+      error = err;
+    }
+    expect(isRtcAgentError(error, ErrorCode.MESSAGE_TOO_LARGE)).toBe(true);
+    expect((error as Error).message).toMatch(/65537-byte message exceeds the remote peer's max-message-size of 65536 bytes/);
+    expect(() => answerer.send('unreliable', new Uint8Array(65_537))).toThrow(/exceeds the local max-message-size of 65536/);
+
+    expect(offerer.state).toBe('open');
+    const got = collect(answerer, 'reliable', 1);
+    offerer.send('reliable', bytes(65_536, 1));
+    expect((await got)[0]!.byteLength).toBe(65_536);
+    const back = collect(offerer, 'unreliable', 1);
+    answerer.send('unreliable', bytes(65_536, 2));
+    expect((await back)[0]!.byteLength).toBe(65_536);
+  });
+
+  it('carries 1 MiB messages when both sides raise maxMessageSize', async () => {
+    const mib = 1024 * 1024;
+    const { offerer, answerer } = await usePair({ offerer: { maxMessageSize: mib }, answerer: { maxMessageSize: mib } });
+    expect(offerer.maxSendSize).toBe(mib);
+    const got = collect(answerer, 'reliable', 1);
+    offerer.send('reliable', bytes(mib, 5));
+    expect(Buffer.from((await got)[0]!).equals(Buffer.from(bytes(mib, 5)))).toBe(true);
+  });
+
+  it('emits bufferedLow when a burst drains', async () => {
+    const { offerer, answerer } = await usePair();
+    const chunk = bytes(64 * 1024, 9);
+    const count = 64; // 4 MiB, far above the 256 KiB threshold
+    const received = collect(answerer, 'reliable', count, 20_000);
+    const low = nextEvent(offerer, 'bufferedLow', 20_000, (ch) => ch === 'reliable');
+    let peak = 0;
+    for (let i = 0; i < count; i++) {
+      offerer.send('reliable', chunk);
+      peak = Math.max(peak, offerer.bufferedAmount('reliable'));
+    }
+    expect(peak).toBeGreaterThan(DEFAULT_BUFFERED_LOW_BYTES);
+    await low;
+    expect(offerer.bufferedAmount('reliable')).toBeLessThanOrEqual(DEFAULT_BUFFERED_LOW_BYTES);
+    expect((await received).length).toBe(count);
+  });
+
+  it('emits close exactly once on both sides; close() is idempotent and send() then throws', async () => {
+    const { offerer, answerer } = await usePair();
+    const delivered = nextEvent(answerer, 'message');
+    offerer.send('reliable', text('before close'));
+    await delivered;
+    const closes = { offerer: [] as string[], answerer: [] as string[] };
+    offerer.on('close', (r) => closes.offerer.push(r));
+    answerer.on('close', (r) => closes.answerer.push(r));
+    const answererClosed = nextEvent(answerer, 'close');
+    offerer.close('test done');
+    offerer.close();
+    offerer.close('again');
+    await answererClosed; // the remote side notices the channel closing
+    answerer.close();
+    // A negative check needs a window: give stray native callbacks 200 ms to (wrongly) fire.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(closes.offerer).toEqual(['test done']);
+    expect(closes.answerer).toHaveLength(1);
+    expect(closes.answerer[0]).toMatch(/channel closed|peer connection closed/);
+    expect(offerer.state).toBe('closed');
+    expect(() => offerer.send('reliable', text('x'))).toThrow(expect.objectContaining({ code: ErrorCode.LINK_NOT_OPEN }));
+    expect(offerer.bufferedAmount('reliable')).toBe(0);
+    expect(offerer.stats().bytesSent).toBeGreaterThan(0); // last figures survive close
+  });
+
+  it('ignores signals of another session', async () => {
+    const offerer = useLink('offerer', { sessionId: 'session-A' });
+    const answerer = useLink('answerer', { sessionId: 'session-A' });
+    const stranger = useLink('offerer', { sessionId: 'session-B' });
+    const answererSignals: SignalPayload[] = [];
+    answerer.on('signal', (s) => answererSignals.push(s));
+
+    // The stranger's offer and candidates, and the offerer's own offer re-labelled, must not reach
+    // the answerer's PeerConnection; had they, the real offer would be a second description and fail.
+    stranger.on('signal', (s) => answerer.handleSignal(s));
+    const strangerOffer = nextEvent(stranger, 'signal', 5_000, (s) => s.type === 'description');
+    stranger.start();
+    const [offer] = await strangerOffer;
+    answerer.handleSignal({ ...offer, sessionId: undefined } as SignalPayload);
+    answerer.handleSignal({ type: 'bye', reason: 'not for links' });
+
+    wire(offerer, answerer);
+    wire(answerer, offerer);
+    const opened = Promise.all([nextEvent(offerer, 'open'), nextEvent(answerer, 'open')]);
+    offerer.start();
+    await opened;
+    expect(answererSignals.filter((s) => s.type === 'description')).toHaveLength(1);
+    expect(answererSignals.every((s) => s.type !== 'bye' && s.sessionId === 'session-A')).toBe(true);
+    expect(stranger.state).toBe('connecting');
+  });
+});
+
+describe('toNativeIceServers', () => {
+  it('converts W3C ICE servers to libdatachannel strings, URL-encoding credentials', () => {
+    expect(
+      toNativeIceServers([
+        { urls: 'stun:stun.example.org:3478' },
+        { urls: ['turn:turn.example.org:3478?transport=tcp', 'turns:turn.example.org:443'], username: 'u@ser:1', credential: 'p/ss:w@rd' },
+        { urls: 'turn:user:pass@turn.example.org' },
+      ]),
+    ).toEqual([
+      'stun:stun.example.org:3478',
+      'turn:u%40ser%3A1:p%2Fss%3Aw%40rd@turn.example.org:3478?transport=tcp',
+      'turns:u%40ser%3A1:p%2Fss%3Aw%40rd@turn.example.org:443',
+      'turn:user:pass@turn.example.org',
+    ]);
+    expect(() => toNativeIceServers([{ urls: 'http://example.org' }])).toThrow(expect.objectContaining({ code: ErrorCode.CONFIG }));
+  });
+});
