@@ -54,6 +54,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   private readonly joining = new Map<string, ((room: RoomSession) => void)[]>();
   private readonly agentKey = randomBytes(24).toString('base64url');
   private closing: Promise<void> | null = null;
+  private hubReconnects = 0;
+  private wasReconnecting = false;
 
   private constructor(
     settings: AgentSettings,
@@ -80,7 +82,14 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.hub.on('relayed', (room, from, payload) => this.route(room, (r) => r.onRelayed(from, payload)));
     this.hub.on('rejoined', (room, result) => this.rooms.get(room)?.onRejoined(result));
     this.hub.on('rejoin-failed', (room, error) => this.emitError(error, room));
-    this.hub.on('state', (state) => this.emit('hub', state));
+    this.hub.on('state', (state) => {
+      if (state === 'reconnecting') this.wasReconnecting = true;
+      if (state === 'connected' && this.wasReconnecting) {
+        this.wasReconnecting = false;
+        this.hubReconnects++;
+      }
+      this.emit('hub', state);
+    });
     this.hub.on('closed', (error) => {
       if (error) this.emitError(error);
     });
@@ -183,6 +192,13 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   joinedRooms(): RoomSession[] {
     return [...this.rooms.values()];
+  }
+
+  /** Counters for status pages and metrics. */
+  stats(): { hubState: SignalingState; hubReconnects: number; native: boolean; rooms: number; peers: Record<'p2p' | 'relay' | 'none', number> } {
+    const peers = { p2p: 0, relay: 0, none: 0 };
+    for (const room of this.rooms.values()) for (const p of room.peers()) peers[p.path]++;
+    return { hubState: this.hub.state, hubReconnects: this.hubReconnects, native: this.native, rooms: this.rooms.size, peers };
   }
 
   get hubState(): SignalingState {

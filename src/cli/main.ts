@@ -4,10 +4,20 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { RtcAgentError, ErrorCode } from '../errors.js';
+import { RtcAgentError } from '../errors.js';
 import { createCliContext, type CliContext } from './context.js';
-import { ExitCode } from './exit-codes.js';
+import { ExitCode, exitCodeForError } from './exit-codes.js';
 import { makeHubCommand } from './commands/hub.js';
+import { makeChatCommand } from './commands/chat.js';
+import { makePipeCommand } from './commands/pipe.js';
+import { makeDaemonCommand } from './commands/daemon.js';
+import { makeSendCommand } from './commands/send.js';
+import { makePeersCommand } from './commands/peers.js';
+import { makeStatusCommand } from './commands/status.js';
+import { makeEventsCommand } from './commands/events.js';
+import { makeStopCommand } from './commands/stop.js';
+import { makeSmokeCommand } from './commands/smoke.js';
+import { makeDoctorCommand } from './commands/doctor.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -25,6 +35,16 @@ export function buildProgram(ctx: CliContext): Command {
       writeErr: (s) => ctx.stderr.write(s),
     });
   program.addCommand(makeHubCommand(ctx));
+  program.addCommand(makeChatCommand(ctx));
+  program.addCommand(makePipeCommand(ctx));
+  program.addCommand(makeDaemonCommand(ctx));
+  program.addCommand(makeSendCommand(ctx));
+  program.addCommand(makePeersCommand(ctx));
+  program.addCommand(makeStatusCommand(ctx));
+  program.addCommand(makeEventsCommand(ctx));
+  program.addCommand(makeStopCommand(ctx));
+  program.addCommand(makeSmokeCommand(ctx));
+  program.addCommand(makeDoctorCommand(ctx));
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }
@@ -46,7 +66,7 @@ function exitCodeFor(err: unknown, ctx: CliContext): number {
   }
   if (err instanceof RtcAgentError) {
     ctx.stderr.write(`rtc-agent: ${err.code}: ${err.message}\n`);
-    return err.code === ErrorCode.CONFIG ? ExitCode.USAGE : ExitCode.FAILURE;
+    return exitCodeForError(err);
   }
   const e = err as NodeJS.ErrnoException;
   if (e?.code === 'EADDRINUSE') {

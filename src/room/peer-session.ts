@@ -79,6 +79,13 @@ export interface PeerInfo {
   rttMs: number | undefined;
   unackedBytes: number;
   lastHeardMs: number;
+  /** Application payload bytes and messages, both directions, whatever the path. */
+  bytesSent: number;
+  bytesReceived: number;
+  messagesSent: number;
+  messagesReceived: number;
+  /** P2P attempts that did not open or failed later (each one a fallback to relay). */
+  p2pFailures: number;
 }
 
 /** What the room gives each peer session. */
@@ -128,6 +135,7 @@ export class PeerSession {
   private rtt: number | undefined;
   private closed = false;
   private readonly log: Logger;
+  private readonly counters = { bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesReceived: 0, p2pFailures: 0 };
   /**
    * This session's sequence space. Random per delivery state, so a peer that meets us again after
    * our state was dropped can tell the numbering restarted (and late frames of the old one are ignored).
@@ -188,6 +196,7 @@ export class PeerSession {
       rttMs: this.rtt,
       unackedBytes: this.sender.unackedBytes,
       lastHeardMs: Date.now() - this.lastHeard,
+      ...this.counters,
     };
   }
 
@@ -249,6 +258,7 @@ export class PeerSession {
       this.linkOpen = false;
       this.clearIceTimer();
       this.log.info({ reason, wasOpen }, 'P2P link closed');
+      this.counters.p2pFailures++;
       this.updatePath(wasOpen ? `p2p link failed: ${reason}` : `p2p link did not open: ${reason}`);
       if (this.closed) return;
       if (this.isOfferer) this.scheduleRetry();
@@ -421,6 +431,8 @@ export class PeerSession {
       `${this.sender.unackedBytes} bytes to peer ${this.peerId} still unacknowledged after ${timeoutMs} ms (buffer full)`,
     );
     const now = Date.now();
+    this.counters.messagesSent++;
+    this.counters.bytesSent += payload.length;
     const pieces = chunk(payload, DEFAULT_CHUNK_BYTES - DATA_HEADER_BYTES);
     for (let i = 0; i < pieces.length; i++) {
       const more = i < pieces.length - 1 ? FrameFlag.More : 0;
@@ -434,6 +446,8 @@ export class PeerSession {
   sendUnreliable(flags: number, payload: Uint8Array): boolean {
     if (this.closed) return false;
     const bytes = encodeFrame({ kind: FrameKind.Unreliable, flags, epoch: this.epoch, timestamp: Date.now(), payload });
+    this.counters.messagesSent++;
+    this.counters.bytesSent += payload.length;
     return this.transmit(bytes, 'unreliable');
   }
 
@@ -549,6 +563,8 @@ export class PeerSession {
   }
 
   private emitMessage(m: AssembledMessage, path: LinkPath, reliable: boolean): void {
+    this.counters.messagesReceived++;
+    this.counters.bytesReceived += m.payload.length;
     const isJson = (m.flags & FrameFlag.Json) !== 0;
     const isText = (m.flags & FrameFlag.Text) !== 0;
     let data: unknown = m.payload;

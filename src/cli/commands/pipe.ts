@@ -1,0 +1,7 @@
+import { Command } from 'commander';
+import type { CliContext } from '../context.js';
+
+// Placeholder: being written. Registered so the program's command list is complete.
+export function makePipeCommand(_ctx: CliContext): Command {
+  return new Command('pipe').description('(not available yet)');
+}
