@@ -112,6 +112,12 @@ export class Agent extends EventEmitter<AgentEvents> {
       });
     }
     const log = logger ?? createLogger({ level: settings.logLevel });
+    if (settings.iceBindAddress === undefined && isLoopbackUrl(settings.hubUrl)) {
+      // A hub on loopback means every peer is on this machine: loopback ICE is the right path, and
+      // libjuice gathers no loopback candidates unless bound to it (native-notes.md#bindaddress-for-loopback).
+      settings.iceBindAddress = '127.0.0.1';
+      log.debug('hub is on loopback; binding ICE to 127.0.0.1');
+    }
     let binding: AvailableNativeBinding | null = null;
     let reason: string | undefined = 'disabled by the tryNative setting';
     if (settings.tryNative) {
@@ -227,6 +233,15 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (this.nativeBinding) releaseNative();
     this.log.info('agent closed');
     this.emit('close');
+  }
+}
+
+function isLoopbackUrl(url: string): boolean {
+  try {
+    const host = new URL(url).hostname;
+    return host === 'localhost' || host === '[::1]' || host === '::1' || /^127\./.test(host);
+  } catch {
+    return false;
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import { Command, Option } from 'commander';
 import { createAgent, type Agent } from '../agent/index.js';
-import { loadSettings, type AgentSettingsInput } from '../config/agent-settings.js';
+import { defaultSettings, loadSettings, type AgentSettings, type AgentSettingsInput } from '../config/agent-settings.js';
 import type { CliContext } from './context.js';
 import { collect, parseLogLevel, parsePositiveInt } from './parse.js';
 
@@ -84,8 +84,18 @@ export function settingsFromFlags(flags: AgentFlags): AgentSettingsInput {
  * Resolves settings (flags > env > file > defaults), makes the root logger at the resolved level,
  * and connects an agent. The one way CLI commands start an agent.
  */
-export async function startAgent(ctx: CliContext, flags: AgentFlags, overrides: AgentSettingsInput = {}): Promise<Agent> {
-  const settings = await loadSettings({ options: { ...settingsFromFlags(flags), ...overrides }, configFile: flags.config, optionsLabel: 'flags' });
+export async function startAgent(
+  ctx: CliContext,
+  flags: AgentFlags,
+  options: { overrides?: AgentSettingsInput; defaults?: Partial<AgentSettings> } = {},
+): Promise<Agent> {
+  const settings = await loadSettings({
+    options: { ...settingsFromFlags(flags), ...options.overrides },
+    configFile: flags.config,
+    optionsLabel: 'flags',
+    // A command's own defaults (e.g. quieter logs for a terminal UI) sit below env and file.
+    defaults: { ...defaultSettings(), ...options.defaults },
+  });
   const logger = ctx.logger(settings.logLevel);
   return createAgent({ ...settings, logger, env: {} });
 }

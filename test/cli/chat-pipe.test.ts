@@ -1,0 +1,187 @@
+/**
+ * The terminal commands as people use them: two `chat`s in real terminals (tmux), and `pipe`
+ * processes for scripts, plain and --json.
+ */
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { useHub } from '../helpers/hub.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = `${ROOT}bin/rtc-agent.js`;
+const hasTmux = spawnSync('tmux', ['-V']).status === 0;
+if (!hasTmux) console.warn('chat tests skipped: tmux is not installed (apt-get install tmux; .ci/run does)');
+
+/** Env for child commands: no RTC_AGENT_* from the shell, ICE on loopback. */
+function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('RTC_AGENT_')));
+  return { ...env, RTC_AGENT_ICE_BIND_ADDRESS: '127.0.0.1', ...extra };
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+class Terminal {
+  constructor(readonly name: string) {}
+  static open(name: string, command: string, env: NodeJS.ProcessEnv): Terminal {
+    execFileSync('tmux', ['new-session', '-d', '-s', name, '-x', '150', '-y', '40', command], { env, cwd: ROOT });
+    const t = new Terminal(name);
+    onTestFinished(() => {
+      spawnSync('tmux', ['kill-session', '-t', name]);
+    });
+    return t;
+  }
+  type(text: string): void {
+    execFileSync('tmux', ['send-keys', '-t', this.name, '-l', text]);
+    execFileSync('tmux', ['send-keys', '-t', this.name, 'Enter']);
+  }
+  screen(): string {
+    return execFileSync('tmux', ['capture-pane', '-p', '-t', this.name]).toString();
+  }
+  /** Waits until the screen matches (polling the terminal, as a person looking at it would). */
+  async waitFor(pattern: RegExp, ms = 15_000): Promise<string> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const screen = this.screen();
+      if (pattern.test(screen)) return screen;
+      if (Date.now() > deadline) throw new Error(`terminal ${this.name} never showed ${pattern}; it shows:\n${screen}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  alive(): boolean {
+    return spawnSync('tmux', ['has-session', '-t', this.name]).status === 0;
+  }
+}
+
+describe.skipIf(!hasTmux)('rtc-agent chat in two terminals', () => {
+  it('hosts a hub when none answers, then two chats talk P2P and /peers shows it', async () => {
+    // A free loopback port stands in for the default 127.0.0.1:8080: same code path, no collisions.
+    const port = await freePort();
+    const hub = `http://127.0.0.1:${port}/hub`;
+    const tag = `${process.pid}-${port}`;
+    const alice = Terminal.open(`alice-${tag}`, `node ${BIN} chat --room lobby --name alice --hub ${hub}`, cleanEnv());
+    await alice.waitFor(/hosting one here/);
+    await alice.waitFor(/joined 'lobby' as alice/);
+    const bob = Terminal.open(`bob-${tag}`, `node ${BIN} chat --room lobby --name bob --hub ${hub}`, cleanEnv());
+    await bob.waitFor(/here: alice/);
+    await alice.waitFor(/bob: relay → p2p/);
+
+    alice.type('hello bob');
+    await bob.waitFor(/alice \[p2p\]: hello bob/);
+    bob.type('/peers');
+    await bob.waitFor(/alice\s+p2p\s+\d+ ms\s+yes/);
+    bob.type('/msg alice psst');
+    await alice.waitFor(/bob \[p2p\]: psst/);
+    // Escape sequences from a peer (here a script piping raw bytes into the room) are shown inert.
+    const sender = spawn(process.execPath, [BIN, 'pipe', '--room', 'lobby', '--hub', hub, '--name', 'mallory', '--wait-peers', '2'], { env: cleanEnv(), cwd: ROOT });
+    sender.stdin.end('evil \u001b]0;pwned\u0007 title \u001b[2J end\n');
+    await alice.waitFor(/mallory \[(p2p|relay)\]: evil \]0;pwned title \[2J end/);
+    expect(alice.screen()).toContain('hello bob'); // the screen was not cleared
+
+    bob.type('/quit');
+    await alice.waitFor(/bob left \(left\)/);
+    const deadline = Date.now() + 5_000;
+    while (bob.alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(bob.alive()).toBe(false);
+  });
+});
+
+describe('rtc-agent pipe', () => {
+  function pipe(args: string[], env = cleanEnv()) {
+    const child = spawn(process.execPath, [BIN, 'pipe', ...args], { env, cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    onTestFinished(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
+    const lines: string[] = [];
+    const waiters: (() => void)[] = [];
+    createInterface({ input: child.stdout }).on('line', (l) => {
+      lines.push(l);
+      for (const w of waiters.splice(0)) w();
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exit = new Promise<number | string | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? `${signal}: ${stderr.slice(-1500)}`)));
+    return {
+      child,
+      lines,
+      exit,
+      stderr: () => stderr,
+      async waitFor(match: (l: string) => boolean, ms = 15_000): Promise<string> {
+        const deadline = Date.now() + ms;
+        for (;;) {
+          const hit = lines.find(match);
+          if (hit) return hit;
+          if (Date.now() > deadline) throw new Error(`no matching line; got ${JSON.stringify(lines)}; stderr ${stderr}`);
+          await new Promise<void>((r) => {
+            const t = setTimeout(r, deadline - Date.now());
+            waiters.push(() => {
+              clearTimeout(t);
+              r();
+            });
+          });
+        }
+      },
+    };
+  }
+
+  it('sends stdin lines to the room and prints what arrives, plain and --json; EOF delivers, leaves and exits 0', async () => {
+    const hub = await useHub();
+    const receiver = pipe(['--room', 'p', '--hub', hub.url, '--name', 'rx', '--json', '--keep-open']);
+    const plain = pipe(['--room', 'p', '--hub', hub.url, '--name', 'rx2', '--keep-open']);
+    const sender = pipe(['--room', 'p', '--hub', hub.url, '--name', 'tx', '--wait-peers', '2']);
+    sender.child.stdin.write('first line\n');
+    sender.child.stdin.write('second line\n');
+    sender.child.stdin.end();
+    expect(await sender.exit).toBe(0);
+
+    const first = JSON.parse(await receiver.waitFor((l) => l.includes('first line')));
+    expect(first).toMatchObject({ type: 'message', room: 'p', name: 'tx', text: 'first line', encrypted: false });
+    expect(['p2p', 'relay']).toContain(first.path);
+    await receiver.waitFor((l) => l.includes('second line'));
+    const messages = receiver.lines.map((l) => JSON.parse(l)).filter((e) => e.type === 'message');
+    expect(messages.map((m) => m.text)).toEqual(['first line', 'second line']);
+    expect(receiver.lines.map((l) => JSON.parse(l).type)).toEqual(expect.arrayContaining(['peer-joined', 'message', 'peer-left']));
+    await plain.waitFor((l) => l === 'tx: second line');
+    expect(plain.lines.filter((l) => l.startsWith('tx: '))).toEqual(['tx: first line', 'tx: second line']);
+
+    receiver.child.kill('SIGTERM');
+    plain.child.kill('SIGINT');
+    expect(await receiver.exit).toBe(0);
+    expect(await plain.exit).toBe(0);
+  });
+
+  it('fails clearly on bad flags, bad config and an unreachable hub', async () => {
+    const noRoom = pipe(['--hub', 'http://127.0.0.1:9/hub']);
+    expect(await noRoom.exit).toBe(2);
+    expect(noRoom.stderr()).toContain("required option '--room <room>' not specified");
+
+    const badTimeout = pipe(['--room', 'x', '--ice-timeout', 'soon']);
+    expect(await badTimeout.exit).toBe(2);
+    expect(badTimeout.stderr()).toContain("option '--ice-timeout <ms>' argument 'soon' is invalid");
+
+    const badEnv = pipe(['--room', 'x'], cleanEnv({ RTC_AGENT_HEARTBEAT_INTERVAL_MS: 'often' }));
+    expect(await badEnv.exit).toBe(2);
+    expect(badEnv.stderr()).toMatch(/RTC_ERR_CONFIG: setting 'heartbeatIntervalMs' from env RTC_AGENT_HEARTBEAT_INTERVAL_MS/);
+
+    const { writeFileSync, mkdtempSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const file = join(mkdtempSync(join(tmpdir(), 'rtc-cfg-')), 'bad.json');
+    writeFileSync(file, '{"hubUlr": "http://x"}');
+    const badFile = pipe(['--room', 'x', '--config', file]);
+    expect(await badFile.exit).toBe(2);
+    expect(badFile.stderr()).toContain("unknown setting 'hubUlr' (did you mean 'hubUrl'?)");
+
+    const unreachable = pipe(['--room', 'x', '--hub', 'http://127.0.0.1:9/hub']);
+    unreachable.child.stdin.end();
+    expect(await unreachable.exit).toBe(3);
+    expect(unreachable.stderr()).toContain('RTC_ERR_HUB_UNREACHABLE');
+  });
+});
