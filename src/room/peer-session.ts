@@ -532,7 +532,11 @@ export class PeerSession {
   private onData(frame: DataFrame, path: LinkPath): void {
     if (frame.ack > 0 && this.sender.onAck(frame.ack) > 0) this.releaseWriters();
     const { deliver, reset } = this.receiver.accept(frame);
-    if (reset) this.log.info('peer restarted its sequence (new epoch)');
+    if (reset) {
+      // Chunks of a message from the old sequence space must not be joined to the new one's.
+      this.assembler.reset();
+      this.log.info('peer restarted its sequence (new epoch)');
+    }
     for (const f of deliver) {
       let message: AssembledMessage | undefined;
       try {

@@ -135,15 +135,26 @@ export class MessageAssembler {
   private parts: Uint8Array[] = [];
   private size = 0;
   private first: DataFrame | undefined;
+  /** Skipping the remaining chunks of a message already rejected as too large. */
+  private discarding = false;
 
   constructor(private readonly maxMessageBytes: number) {}
 
-  /** Returns the message when `frame` completes one; throws if a message grows past the limit. */
+  /**
+   * Returns the message when `frame` completes one; throws (once per message) if a message grows
+   * past the limit, then silently drops the rest of that message up to and including its last
+   * chunk, so the next message is assembled intact.
+   */
   add(frame: DataFrame): AssembledMessage | undefined {
+    if (this.discarding) {
+      if (!(frame.flags & FrameFlag.More)) this.discarding = false;
+      return undefined;
+    }
     this.first ??= frame;
     this.size += frame.payload.length;
     if (this.size > this.maxMessageBytes) {
       this.reset();
+      this.discarding = (frame.flags & FrameFlag.More) !== 0;
       throw new RangeError(`incoming message exceeds ${this.maxMessageBytes} bytes`);
     }
     this.parts.push(frame.payload);
@@ -154,10 +165,12 @@ export class MessageAssembler {
     return { flags: first.flags & ~FrameFlag.More, payload, timestamp: first.timestamp, firstSeq: first.seq };
   }
 
-  private reset(): void {
+  /** Drops a partly assembled message (the peer started a new sequence space). */
+  reset(): void {
     this.parts = [];
     this.size = 0;
     this.first = undefined;
+    this.discarding = false;
   }
 }
 
@@ -173,6 +186,9 @@ function concat(parts: Uint8Array[], size: number): Uint8Array {
 
 /** Splits a payload into chunks of at most `chunkBytes` (at least one chunk, even when empty). */
 export function chunk(payload: Uint8Array, chunkBytes: number): Uint8Array[] {
+  // 0, negative or NaN would loop forever (at += 0) until memory runs out; a fraction would make
+  // subarray() truncate the bounds and produce overlapping chunks.
+  if (!Number.isSafeInteger(chunkBytes) || chunkBytes < 1) throw new RangeError(`chunkBytes must be a positive integer, got ${chunkBytes}`);
   if (payload.length <= chunkBytes) return [payload];
   const out: Uint8Array[] = [];
   for (let at = 0; at < payload.length; at += chunkBytes) out.push(payload.subarray(at, at + chunkBytes));
