@@ -1,67 +1,68 @@
 #!/usr/bin/env node
-// `npm run demo`: starts an embedded hub on a free loopback port, joins two clients (the official
-// @microsoft/signalr client, as any program would) to a room, exchanges a signal and relayed
-// messages both ways, prints what happened and exits 0.
-import * as signalR from '@microsoft/signalr';
-import { startHub } from '../dist/index.js';
+// `npm run demo`: an embedded hub on a free loopback port and two agents, alice and bob, that join
+// a room, open a native P2P DataChannel link, talk both ways, and report what happened. Exits 0.
+import { createAgent, createLogger, startHub } from '../dist/index.js';
 
-const hub = await startHub({ host: '127.0.0.1', port: 0 });
-console.log(`hub     ${hub.url} (embedded, loopback only)`);
+const logger = createLogger({ level: process.env.RTC_AGENT_LOG_LEVEL ?? 'warn' });
+const t0 = performance.now();
+const ms = () => `${(performance.now() - t0).toFixed(0).padStart(5)} ms`;
+const say = (line) => console.log(`${ms()}  ${line}`);
 
-function client() {
-  return new signalR.HubConnectionBuilder().withUrl(hub.url).configureLogging(signalR.LogLevel.Warning).build();
-}
-function next(conn, method) {
+function waitFor(emitter, event, match, timeoutMs = 15_000) {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ${method} within 5 s`)), 5_000);
-    conn.on(method, function handler(...args) {
+    const timer = setTimeout(() => reject(new Error(`no ${event} within ${timeoutMs} ms`)), timeoutMs);
+    emitter.on(event, function handler(x) {
+      if (!match(x)) return;
       clearTimeout(timer);
-      conn.off(method, handler);
-      resolve(args);
+      emitter.off(event, handler);
+      resolve(x);
     });
   });
 }
 
-const alice = client();
-const bob = client();
+const hub = await startHub({ host: '127.0.0.1', port: 0, logger });
+say(`hub     ${hub.url} (embedded)`);
+const agents = [];
 try {
-  await alice.start();
-  await bob.start();
-  const a = await alice.invoke('Join', 'demo', { agentKey: 'demo-alice-key-0123456789', name: 'alice' });
-  const bobArrives = next(alice, 'PeerJoined');
-  const b = await bob.invoke('Join', 'demo', { agentKey: 'demo-bob-key-0123456789', name: 'bob' });
-  const [, joined] = await bobArrives;
-  console.log(`join    alice=${a.self.peerId} bob=${b.self.peerId}; alice saw ${joined.name} arrive`);
+  // The hub is on loopback, so the agents bind ICE to 127.0.0.1: every peer is on this machine.
+  const alice = await createAgent({ hubUrl: hub.url, name: 'alice', logger, env: {} });
+  const bob = await createAgent({ hubUrl: hub.url, name: 'bob', logger, env: {} });
+  agents.push(alice, bob);
+  say(`agents  alice and bob connected (native DataChannels: ${alice.native ? 'yes' : `no — ${alice.nativeReason}`})`);
 
-  const signal = next(bob, 'Signal');
-  await alice.invoke('Signal', 'demo', b.self.peerId, { type: 'restart' });
-  const [, from, body] = await signal;
-  console.log(`signal  bob got ${JSON.stringify(body)} from ${from === a.self.peerId ? 'alice (stamped by the hub)' : from}`);
+  for (const a of agents) a.on('path-changed', (c) => say(`path    ${a.settings.name} → ${c.name}: ${c.from} → ${c.to} (${c.reason})`));
+  for (const a of agents) a.on('message', (m) => say(`message ${a.settings.name} got "${m.text}" from ${m.name} over ${m.path}`));
 
-  const rtts = [];
-  for (let i = 0; i < 20; i++) {
-    const echo = next(alice, 'Relayed');
-    const got = next(bob, 'Relayed');
-    const t0 = performance.now();
-    await alice.invoke('Relay', 'demo', b.self.peerId, Buffer.from(`ping ${i}`).toString('base64'));
-    const [, , payload] = await got;
-    await bob.invoke('Relay', 'demo', a.self.peerId, payload);
-    await echo;
-    rtts.push(performance.now() - t0);
+  const ra = await alice.join('demo');
+  const rb = await bob.join('demo');
+  say(`room    both in 'demo' (alice=${ra.selfId}, bob=${rb.selfId})`);
+
+  // Joining never waits for ICE: this first message goes over the hub relay at once.
+  const early = waitFor(bob, 'message', (m) => m.text === 'hi bob (sent before P2P was up)');
+  await ra.send('hi bob (sent before P2P was up)');
+  await early;
+
+  if (alice.native && bob.native) {
+    await Promise.all([
+      ra.peer(rb.selfId)?.path === 'p2p' ? null : waitFor(alice, 'path-changed', (c) => c.to === 'p2p'),
+      rb.peer(ra.selfId)?.path === 'p2p' ? null : waitFor(bob, 'path-changed', (c) => c.to === 'p2p'),
+    ]);
   }
-  rtts.sort((x, y) => x - y);
-  console.log(`relay   20 round trips alice→bob→alice over the hub, median RTT ${rtts[10].toFixed(2)} ms`);
+  const back = waitFor(alice, 'message', (m) => m.text === 'hello alice');
+  const there = waitFor(bob, 'message', (m) => m.text === 'hello bob');
+  await ra.send('hello bob');
+  await rb.send('hello alice');
+  await Promise.all([back, there]);
 
-  const left = next(alice, 'PeerLeft');
-  await bob.invoke('Leave', 'demo');
-  const [, , reason] = await left;
-  console.log(`leave   alice saw bob leave (${reason})`);
-  console.log('ok      the hub works; run `npx rtc-agent hub --port 0` to start one yourself');
+  // The agents measure RTT with their own heartbeat ping; the first one goes out when P2P opens.
+  for (let i = 0; i < 100 && ra.peer(rb.selfId)?.rttMs === undefined; i++) await new Promise((r) => setTimeout(r, 20));
+  const peer = ra.peer(rb.selfId);
+  say(`summary alice ↔ bob over ${peer.path}, RTT ${peer.rttMs ?? '?'} ms, ${peer.messagesSent} sent / ${peer.messagesReceived} received`);
+  console.log('\nNext: `npx rtc-agent chat --room lobby` in two terminals, or see README.md.');
 } catch (err) {
   console.error(`demo failed: ${err instanceof Error ? err.message : String(err)}`);
   process.exitCode = 1;
 } finally {
-  await alice.stop();
-  await bob.stop();
+  await Promise.all(agents.map((a) => a.close()));
   await hub.close();
 }
