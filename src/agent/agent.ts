@@ -10,6 +10,7 @@ import { ErrorCode, RtcAgentError } from '../errors.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import type { IceServer } from '../protocol/room-contract.js';
 import { RoomSession, type PathChange, type PeerLeft, type ReceivedMessage, type PeerInfo } from '../room/room-session.js';
+import type { FileEvents, FileOffer } from '../room/file-transfer.js';
 import { HubClient, type SignalingState } from '../signaling/hub-client.js';
 import { acquireNative, releaseNative, type AvailableNativeBinding } from '../transport/native/index.js';
 
@@ -22,9 +23,11 @@ export interface AgentOptions extends AgentSettingsInput {
   env?: NodeJS.ProcessEnv;
   /** Cancels connecting. */
   signal?: AbortSignal;
+  /** Decides about each incoming file (after the maxFileBytes and acceptFiles checks). */
+  acceptFile?: (offer: FileOffer) => boolean | Promise<boolean>;
 }
 
-export interface AgentEvents {
+export interface AgentEvents extends FileEvents {
   message: [message: ReceivedMessage];
   'peer-joined': [peer: PeerInfo & { room: string }];
   'peer-left': [peer: PeerLeft];
@@ -55,6 +58,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   private readonly agentKey = randomBytes(24).toString('base64url');
   private closing: Promise<void> | null = null;
   private hubReconnects = 0;
+  private acceptFile: AgentOptions['acceptFile'];
   private wasReconnecting = false;
 
   private constructor(
@@ -103,7 +107,7 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   /** Resolves settings, loads the native binding (or explains why not) and connects to the hub. */
   static async create(options: AgentOptions = {}): Promise<Agent> {
-    const { logger, configFile, env, signal, ...input } = options;
+    const { logger, configFile, env, signal, acceptFile, ...input } = options;
     const settings = await loadSettings({ options: input, env, configFile });
     if (settings.enableE2ee) {
       // Refuse rather than send plaintext to someone who asked for encryption.
@@ -133,6 +137,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       }
     }
     const agent = new Agent(settings, log, binding, reason);
+    agent.acceptFile = acceptFile;
     try {
       await agent.hub.connect(signal);
     } catch (err) {
@@ -179,7 +184,12 @@ export class Agent extends EventEmitter<AgentEvents> {
       onClosed: (r) => {
         if (this.rooms.get(r.name) === r) this.rooms.delete(r.name);
       },
+      ...(this.acceptFile ? { acceptFile: this.acceptFile } : {}),
     });
+    session.on('file-offer', (x) => this.emit('file-offer', x));
+    session.on('file-progress', (x) => this.emit('file-progress', x));
+    session.on('file-received', (x) => this.emit('file-received', x));
+    session.on('file-failed', (x) => this.emit('file-failed', x));
     session.on('message', (m) => this.emit('message', m));
     session.on('peer-joined', (p) => this.emit('peer-joined', p));
     session.on('peer-left', (p) => this.emit('peer-left', p));

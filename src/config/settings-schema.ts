@@ -4,7 +4,8 @@
  * hubUrl, TryUseNativeClient → tryNative, DataChannelReliable → reliable, …) plus what a headless
  * agent needs on top.
  */
-import { userInfo } from 'node:os';
+import { homedir, userInfo } from 'node:os';
+import { join } from 'node:path';
 import type { LevelWithSilent } from 'pino';
 import { DEFAULT_HUB_HOST, DEFAULT_HUB_PATH, DEFAULT_HUB_PORT } from '../constants.js';
 import { LOG_LEVELS } from '../log/logger.js';
@@ -18,6 +19,7 @@ import {
   nonEmptyString,
   nonNegativeInt,
   portRange,
+  positiveBytes,
   positiveMs,
   stunUrlList,
   turnUrl,
@@ -52,6 +54,10 @@ export interface AgentSettings {
   enableE2ee: boolean;
   roomSecret?: string | undefined;
   sendTimeoutMs: number;
+  identityFile: string;
+  downloadDir: string;
+  acceptFiles: boolean;
+  maxFileBytes: number;
 }
 
 export type SettingName = keyof AgentSettings;
@@ -78,6 +84,8 @@ export const DEFAULT_RECONNECT_INTERVAL_MS = 2_000;
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 5_000;
 /** Long enough for ICE (15 s) plus a TURN retry; after it a send fails instead of hanging. */
 export const DEFAULT_SEND_TIMEOUT_MS = 30_000;
+/** 1 GiB: big enough for logs, builds and datasets a bot passes around, small enough to refuse a disk-filler. */
+export const DEFAULT_MAX_FILE_BYTES = 1024 * 1024 * 1024;
 /**
  * No STUN servers by default, unlike the seed's Google list: no traffic to third parties unless the
  * user asks, and host candidates are enough on a LAN and on loopback (tests).
@@ -146,14 +154,38 @@ export const SPECS: SpecTable = {
   iceBindAddress: { kind: ipAddress, description: 'Bind ICE to this local address only (tests use 127.0.0.1).' },
   icePortRange: { kind: portRange, description: 'UDP port range for ICE, e.g. for a firewall rule.' },
   iceTransportPolicy: { kind: enumKind(['all', 'relay'] as const), default: 'all', description: '`relay` = use TURN only (needs turnUrl).' },
-  enableE2ee: { kind: booleanKind, default: false, description: 'End-to-end encrypt DataChannel payloads (not implemented yet).' },
+  enableE2ee: { kind: booleanKind, default: false, description: 'End-to-end encrypt every message and file, on P2P and relay (X25519, HKDF, AES-256-GCM).' },
   roomSecret: { kind: nonEmptyString, secret: true, description: 'Shared secret mixed into the E2EE keys (with enableE2ee).' },
   sendTimeoutMs: {
     kind: positiveMs,
     default: DEFAULT_SEND_TIMEOUT_MS,
     description: 'How long a send may wait (for P2P when relay is off, or for backpressure).',
   },
+  identityFile: {
+    kind: nonEmptyString,
+    default: defaultIdentityFile,
+    defaultText: '`$XDG_CONFIG_HOME/rtc-agent/identity.json` (else `~/.config/…`)',
+    description: 'E2EE identity key (created 0600 on first use), so your fingerprint stays the same.',
+  },
+  downloadDir: {
+    kind: nonEmptyString,
+    default: () => join(homedir(), 'Downloads', 'rtc-agent'),
+    defaultText: '`~/Downloads/rtc-agent`',
+    description: 'Where received files are written (names are sanitised; nothing is written outside it).',
+  },
+  acceptFiles: { kind: booleanKind, default: true, description: 'Accept files peers send; false refuses every offer.' },
+  maxFileBytes: { kind: positiveBytes, default: DEFAULT_MAX_FILE_BYTES, description: 'Largest file accepted from a peer.' },
 };
+
+/** The directory for rtc-agent's own files: identity key, known peers. */
+export function configDir(): string {
+  const base = process.env.XDG_CONFIG_HOME && process.env.XDG_CONFIG_HOME.length > 0 ? process.env.XDG_CONFIG_HOME : join(homedir(), '.config');
+  return join(base, 'rtc-agent');
+}
+
+function defaultIdentityFile(): string {
+  return join(configDir(), 'identity.json');
+}
 
 /** One row of the settings table: everything docs and `--help` need. */
 export interface SettingSpec {

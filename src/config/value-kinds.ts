@@ -72,6 +72,8 @@ export function intKind(o: IntOptions): ValueKind<number> {
 export const positiveMs = intKind({ min: 1, max: MAX_TIMER_MS, why: 'must be a positive integer', type: 'positive integer (ms)' });
 export const nonNegativeInt = intKind({ min: 0, max: Number.MAX_SAFE_INTEGER, why: 'must be an integer ≥ 0', type: 'integer ≥ 0' });
 
+export const positiveBytes = intKind({ min: 1, max: Number.MAX_SAFE_INTEGER, why: 'must be a positive number of bytes', type: 'positive integer (bytes)' });
+
 const TRUE_WORDS = ['true', '1', 'yes'];
 const FALSE_WORDS = ['false', '0', 'no'];
 

@@ -38,6 +38,8 @@ export const FrameFlag = {
   Json: 4,
   /** The payload is sealed end to end. */
   Encrypted: 8,
+  /** An agent's own message (file transfer control and data), not delivered to the application. */
+  System: 16,
 } as const;
 
 export interface DataFrame {

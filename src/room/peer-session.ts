@@ -105,6 +105,8 @@ export interface PeerEnv {
   hubRelay(to: string, payloadBase64: string): Promise<void>;
   hubConnected(): boolean;
   deliver(message: ReceivedMessage): void;
+  /** Messages with the System flag (file transfer) go here instead of to the application. */
+  deliverSystem(message: ReceivedMessage): void;
   pathChanged(peerId: string, from: PeerPath, to: PeerPath, reason: string): void;
   error(err: RtcAgentError): void;
 }
@@ -600,7 +602,8 @@ export class PeerSession {
       encrypted: (m.flags & FrameFlag.Encrypted) !== 0,
     };
     if (text !== undefined) message.text = text;
-    this.env.deliver(message);
+    if (m.flags & FrameFlag.System) this.env.deliverSystem(message);
+    else this.env.deliver(message);
   }
 
   // ------------------------------------------------------------------ lifecycle

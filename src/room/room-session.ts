@@ -8,6 +8,7 @@ import type { Logger } from '../log/logger.js';
 import { FrameFlag } from '../protocol/frames.js';
 import type { JoinResult, Participant, SignalPayload } from '../protocol/room-contract.js';
 import type { AvailableNativeBinding } from '../transport/native/index.js';
+import { FileTransfers, type FileEvents, type FileOffer, type FileSent } from './file-transfer.js';
 import { PeerSession, type DeliveryState, type PeerEnv, type PeerInfo, type PeerPath, type ReceivedMessage } from './peer-session.js';
 
 export type { PeerInfo, PeerPath, ReceivedMessage } from './peer-session.js';
@@ -29,7 +30,7 @@ export interface PeerLeft {
   reason: string;
 }
 
-export interface RoomEvents {
+export interface RoomEvents extends FileEvents {
   message: [message: ReceivedMessage];
   'peer-joined': [peer: PeerInfo & { room: string }];
   'peer-left': [peer: PeerLeft];
@@ -56,6 +57,9 @@ export interface RoomDeps {
     heartbeatIntervalMs: number;
     iceConnectionTimeoutMs: number;
     sendTimeoutMs: number;
+    downloadDir: string;
+    maxFileBytes: number;
+    acceptFiles: boolean;
     iceBindAddress?: string | undefined;
     icePortRange?: { begin: number; end: number } | undefined;
     iceTransportPolicy: 'all' | 'relay';
@@ -69,6 +73,8 @@ export interface RoomDeps {
   };
   /** Called once when the room is closed, so the agent forgets it. */
   onClosed(room: RoomSession): void;
+  /** Decides about each incoming file (after the size and acceptFiles checks). */
+  acceptFile?: (offer: FileOffer) => boolean | Promise<boolean>;
 }
 
 /** How often the room checks resends and heartbeats. */
@@ -108,6 +114,7 @@ export class RoomSession extends EventEmitter<RoomEvents> {
   private closed = false;
   private maxMessageBytes: number;
   private readonly log: Logger;
+  private readonly files: FileTransfers;
 
   constructor(
     joined: JoinResult,
@@ -118,6 +125,23 @@ export class RoomSession extends EventEmitter<RoomEvents> {
     this.selfInfo = joined.self;
     this.maxMessageBytes = joined.limits.maxMessageBytes;
     this.log = deps.log.child({ room: joined.room });
+    this.files = new FileTransfers(
+      {
+        name: this.name,
+        sendSystem: (data, to) => this.sendSystem(data, to),
+        peerIds: () => [...this.peersById.keys()],
+        peerName: (peerId) => this.peersById.get(peerId)?.participant.name ?? peerId,
+      },
+      {
+        downloadDir: deps.settings.downloadDir,
+        maxFileBytes: deps.settings.maxFileBytes,
+        acceptFiles: deps.settings.acceptFiles,
+        confirmTimeoutMs: deps.settings.sendTimeoutMs,
+      },
+      this.log.child({ component: 'files' }),
+      (event, ...args) => (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args),
+      deps.acceptFile,
+    );
     for (const p of joined.participants) this.addPeer(p, false);
     this.ticker = setInterval(() => this.tick(), TICK_MS);
     this.ticker.unref();
@@ -150,8 +174,19 @@ export class RoomSession extends EventEmitter<RoomEvents> {
    * accepted under each peer's send window (backpressure), not when it arrived.
    */
   async send(data: unknown, options: SendOptions = {}): Promise<void> {
+    return this.sendWithFlags(data, options, 0);
+  }
+
+  /** Sends an agent-internal message (file transfer), reliable, never shown to the application. */
+  sendSystem(data: unknown, to?: string): Promise<void> {
+    return this.sendWithFlags(data, to === undefined ? { reliable: true } : { to, reliable: true }, FrameFlag.System);
+  }
+
+  private async sendWithFlags(data: unknown, options: SendOptions, extraFlags: number): Promise<void> {
     if (this.closed) throw new RtcAgentError(ErrorCode.CLOSED, `room '${this.name}' is closed`);
-    const { flags, payload } = encodeMessage(data);
+    const encoded = encodeMessage(data);
+    const payload = encoded.payload;
+    const flags = encoded.flags | extraFlags;
     const reliable = options.reliable ?? this.deps.settings.reliable;
     let targets: PeerSession[];
     if (options.to !== undefined) {
@@ -169,6 +204,18 @@ export class RoomSession extends EventEmitter<RoomEvents> {
       return;
     }
     await Promise.all(targets.map((peer) => peer.sendReliable(flags, payload, this.deps.settings.sendTimeoutMs)));
+  }
+
+  /**
+   * Sends a file to one peer or everyone: chunked, SHA-256 verified, resolving once each receiver
+   * confirmed a verified copy (`deliveredTo`). Progress arrives as `file-progress` events.
+   */
+  sendFile(path: string, options: { to?: string } = {}): Promise<FileSent> {
+    if (this.closed) return Promise.reject(new RtcAgentError(ErrorCode.CLOSED, `room '${this.name}' is closed`));
+    if (options.to !== undefined && !this.peersById.has(options.to)) {
+      return Promise.reject(new RtcAgentError(ErrorCode.UNKNOWN_PEER, `no peer '${options.to}' in room '${this.name}'`));
+    }
+    return this.files.send(path, options);
   }
 
   /** Drops the P2P link to a peer (relay takes over at once) and negotiates a fresh one. */
@@ -248,6 +295,7 @@ export class RoomSession extends EventEmitter<RoomEvents> {
       hubRelay: (to, payload) => this.deps.hub.relay(this.name, to, payload),
       hubConnected: () => this.deps.hub.connected,
       deliver: (message) => this.emit('message', message),
+      deliverSystem: (message) => this.files.onSystemMessage(message),
       pathChanged: (peerId, from, to, reason) => {
         const peer = this.peersById.get(peerId);
         this.log.info({ peer: peerId, from, to, reason }, 'path changed');
@@ -267,6 +315,7 @@ export class RoomSession extends EventEmitter<RoomEvents> {
     if (this.peersById.get(peer.peerId) !== peer) return;
     this.peersById.delete(peer.peerId);
     peer.close(reason);
+    this.files.peerGone(peer.peerId);
     if (reason !== 'left') this.vanished.set(peer.peerId, { delivery: peer.delivery, at: Date.now() });
     this.log.info({ peer: peer.peerId, reason }, 'peer left');
     this.emit('peer-left', { room: this.name, peerId: peer.peerId, name: peer.participant.name, reason });
@@ -305,6 +354,7 @@ export class RoomSession extends EventEmitter<RoomEvents> {
     for (const peer of this.peersById.values()) peer.close(reason);
     this.peersById.clear();
     this.vanished.clear();
+    void this.files.close();
     this.deps.onClosed(this);
     this.emit('close');
   }

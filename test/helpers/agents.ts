@@ -69,19 +69,19 @@ export function inbox(agent: Agent): { messages: ReceivedMessage[]; waitFor(n: n
   };
 }
 
-export function nextEvent<T>(agent: Agent, event: 'peer-joined' | 'peer-left' | 'path-changed' | 'message', filter: (x: any) => boolean = () => true, ms = 10_000): Promise<T> {
+export function nextEvent<T>(agent: Agent, event: 'peer-joined' | 'peer-left' | 'path-changed' | 'message' | 'file-received' | 'file-failed' | 'file-offer', filter: (x: any) => boolean = () => true, ms = 10_000): Promise<T> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
-      agent.off(event, handler);
+      agent.off(event as 'message', handler);
       reject(new Error(`no ${event} within ${ms} ms`));
     }, ms);
     const handler = (x: any): void => {
       if (!filter(x)) return;
       clearTimeout(timer);
-      agent.off(event, handler);
+      agent.off(event as 'message', handler);
       resolve(x as T);
     };
-    agent.on(event, handler);
+    agent.on(event as 'message', handler);
   });
 }
 
