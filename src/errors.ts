@@ -59,6 +59,24 @@ export const ErrorCode = {
   P2P_FAILED: 'RTC_ERR_P2P_FAILED',
   /** A send on a P2P link that is not open (still connecting, or closed). */
   LINK_NOT_OPEN: 'RTC_ERR_LINK_NOT_OPEN',
+  /** A peer's E2EE public key (identity or session key) is malformed or unusable (e.g. a low-order point). */
+  E2EE_BAD_PUBLIC_KEY: 'RTC_ERR_E2EE_BAD_PUBLIC_KEY',
+  /** A sealed frame names a different recipient: it was meant for another peer (misrouted or redirected). */
+  E2EE_WRONG_RECIPIENT: 'RTC_ERR_E2EE_WRONG_RECIPIENT',
+  /** A sealed frame came from the right pair of keys but a different room secret (or none on one side). */
+  E2EE_ROOM_SECRET_MISMATCH: 'RTC_ERR_E2EE_ROOM_SECRET_MISMATCH',
+  /** A sealed frame was made with different public keys than this side knows: a substituted key (MITM?) or stale keys. */
+  E2EE_KEY_MISMATCH: 'RTC_ERR_E2EE_KEY_MISMATCH',
+  /** A sealed frame failed authentication: its ciphertext, tag or header was altered, or it is truncated. */
+  E2EE_FORGED: 'RTC_ERR_E2EE_FORGED',
+  /** A sealed frame was already received (or is too old to tell): a replay. */
+  E2EE_REPLAY: 'RTC_ERR_E2EE_REPLAY',
+  /** A peer sent an unencrypted frame while E2EE is required. */
+  E2EE_PLAINTEXT: 'RTC_ERR_E2EE_PLAINTEXT',
+  /** A known peer presented a different identity key than the one remembered for it (trust on first use). */
+  IDENTITY_CHANGED: 'RTC_ERR_IDENTITY_CHANGED',
+  /** An E2EE key file (identity or known peers) is malformed, owned by someone else, or has unsafe permissions. */
+  KEY_FILE: 'RTC_ERR_KEY_FILE',
   /** A bug: something that should not happen did. */
   INTERNAL: 'RTC_ERR_INTERNAL',
 } as const;

@@ -80,7 +80,8 @@ export class RoomMethods {
     }
     const participant: Participant = {
       peerId,
-      name: caller.user?.name ?? hello.name ?? `peer-${peerId.slice(0, 6)}`,
+      // A name that was empty (or only control characters) falls back like a missing one.
+      name: caller.user?.name ?? (hello.name || `peer-${peerId.slice(0, 6)}`),
       userId: caller.user?.userId ?? null,
       capabilities: hello.capabilities,
       meta: hello.meta,
