@@ -10,6 +10,9 @@ import { ErrorCode, RtcAgentError } from '../errors.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import type { IceServer } from '../protocol/room-contract.js';
 import { RoomSession, type PathChange, type PeerLeft, type ReceivedMessage, type PeerInfo } from '../room/room-session.js';
+import { dirname, join } from 'node:path';
+import { E2eeSession, FileKnownPeers, deriveRoomKey, identityChangedError, loadOrCreateIdentity, type KnownPeers, type RoomKey } from '../crypto/index.js';
+import type { Participant } from '../protocol/room-contract.js';
 import type { FileEvents, FileOffer } from '../room/file-transfer.js';
 import { HubClient, type SignalingState } from '../signaling/hub-client.js';
 import { acquireNative, releaseNative, type AvailableNativeBinding } from '../transport/native/index.js';
@@ -59,6 +62,9 @@ export class Agent extends EventEmitter<AgentEvents> {
   private closing: Promise<void> | null = null;
   private hubReconnects = 0;
   private acceptFile: AgentOptions['acceptFile'];
+  private e2ee: E2eeSession | undefined;
+  private knownPeers: KnownPeers | undefined;
+  private readonly roomKeys = new Map<string, RoomKey>();
   private wasReconnecting = false;
 
   private constructor(
@@ -109,11 +115,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   static async create(options: AgentOptions = {}): Promise<Agent> {
     const { logger, configFile, env, signal, acceptFile, ...input } = options;
     const settings = await loadSettings({ options: input, env, configFile });
-    if (settings.enableE2ee) {
-      // Refuse rather than send plaintext to someone who asked for encryption.
-      throw new RtcAgentError(ErrorCode.CONFIG, "setting 'enableE2ee': end-to-end encryption is not available in this version yet", {
-        details: { setting: 'enableE2ee' },
-      });
+    if (settings.roomSecret !== undefined && !settings.enableE2ee) {
+      throw new RtcAgentError(ErrorCode.CONFIG, "setting 'roomSecret' only means something with enableE2ee (--e2ee)", { details: { setting: 'roomSecret' } });
     }
     const log = logger ?? createLogger({ level: settings.logLevel });
     if (settings.iceBindAddress === undefined && isLoopbackUrl(settings.hubUrl)) {
@@ -138,6 +141,17 @@ export class Agent extends EventEmitter<AgentEvents> {
     }
     const agent = new Agent(settings, log, binding, reason);
     agent.acceptFile = acceptFile;
+    if (settings.enableE2ee) {
+      try {
+        const identity = await loadOrCreateIdentity(settings.identityFile);
+        agent.e2ee = new E2eeSession(identity);
+        agent.knownPeers = await FileKnownPeers.open(join(dirname(settings.identityFile), 'known-peers.json'));
+        log.info({ fingerprint: identity.fingerprint, created: identity.created }, 'end-to-end encryption on');
+      } catch (err) {
+        if (binding) releaseNative();
+        throw err;
+      }
+    }
     try {
       await agent.hub.connect(signal);
     } catch (err) {
@@ -166,7 +180,13 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (this.closing) throw new RtcAgentError(ErrorCode.CLOSED, 'agent is closed');
     const existing = this.rooms.get(room);
     if (existing) return existing;
-    const hello = { agentKey: this.agentKey, name: this.settings.name, capabilities: { native: this.native }, meta: options.meta ?? {} };
+    const capabilities = { native: this.native, ...(this.e2ee ? this.e2ee.capabilities() : {}) };
+    const hello = { agentKey: this.agentKey, name: this.settings.name, capabilities, meta: options.meta ?? {} };
+    let roomKey: RoomKey | undefined;
+    if (this.e2ee && this.settings.roomSecret !== undefined) {
+      roomKey = this.roomKeys.get(room) ?? (await deriveRoomKey(room, this.settings.roomSecret));
+      this.roomKeys.set(room, roomKey);
+    }
     const early: ((room: RoomSession) => void)[] = [];
     this.joining.set(room, early);
     let joined;
@@ -185,6 +205,7 @@ export class Agent extends EventEmitter<AgentEvents> {
         if (this.rooms.get(r.name) === r) this.rooms.delete(r.name);
       },
       ...(this.acceptFile ? { acceptFile: this.acceptFile } : {}),
+      ...(this.e2ee ? { e2ee: { session: this.e2ee, roomKey }, peerKey: (r: string, p: Participant, fp: string) => this.trustPeer(r, p, fp) } : {}),
     });
     session.on('file-offer', (x) => this.emit('file-offer', x));
     session.on('file-progress', (x) => this.emit('file-progress', x));
@@ -200,6 +221,33 @@ export class Agent extends EventEmitter<AgentEvents> {
     for (const deliver of early) deliver(session);
     this.log.info({ room, peerId: joined.self.peerId, peers: joined.participants.length }, 'joined room');
     return session;
+  }
+
+  /** This agent's E2EE fingerprint (undefined without E2EE): what peers compare with /verify. */
+  get fingerprint(): string | undefined {
+    return this.e2ee?.fingerprint;
+  }
+
+  /**
+   * Trust on first use, as SSH does: a peer's identity key is remembered under its user id (with
+   * auth) or its name; a different key later is reported loudly (IDENTITY_CHANGED), though not
+   * blocked, since the name itself is not authenticated without auth.
+   */
+  private trustPeer(room: string, p: Participant, fingerprint: string): void {
+    const known = this.knownPeers;
+    if (!known) return;
+    const identity = p.userId !== null ? `user:${p.userId}` : `name:${p.name}`;
+    const state = known.check(identity, fingerprint);
+    if (state === 'new') {
+      known.remember(identity, fingerprint).catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'could not save known peers'));
+      return;
+    }
+    if (state === 'changed') {
+      const previous = known.get(identity)?.fingerprint ?? 'unknown';
+      const error = identityChangedError(identity, previous, fingerprint);
+      this.log.warn({ room, peer: p.peerId, identity, previous, now: fingerprint }, error.message);
+      this.emitError(error, room);
+    }
   }
 
   room(name: string): RoomSession | undefined {

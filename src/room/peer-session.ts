@@ -18,7 +18,8 @@ import {
   type Frame,
 } from '../protocol/frames.js';
 import type { Participant, SignalPayload } from '../protocol/room-contract.js';
-import type { NativeBindingStatus } from '../transport/native/index.js';
+import { DATA_SEAL_OVERHEAD_BYTES, peerE2eeKeys, type E2eeSession, type PeerCipher, type RoomKey } from '../crypto/index.js';
+import type { AvailableNativeBinding } from '../transport/native/index.js';
 import { NativeLink } from '../transport/native/index.js';
 import type { LinkChannel, LinkPath } from '../transport/peer-link.js';
 import { RelayOutbox } from '../transport/relay/relay-outbox.js';
@@ -86,6 +87,10 @@ export interface PeerInfo {
   messagesReceived: number;
   /** P2P attempts that did not open or failed later (each one a fallback to relay). */
   p2pFailures: number;
+  /** The peer's E2EE identity fingerprint, when it announced one. */
+  fingerprint: string | undefined;
+  /** Messages to and from this peer are sealed end to end. */
+  e2ee: boolean;
 }
 
 /** What the room gives each peer session. */
@@ -93,7 +98,11 @@ export interface PeerEnv {
   room: string;
   selfId: string;
   log: Logger;
-  native: NativeBindingStatus | null;
+  native: AvailableNativeBinding | null;
+  /** Set when this agent does E2EE: every payload to and from the peer is sealed end to end. */
+  e2ee: { session: E2eeSession; roomKey: RoomKey | undefined } | undefined;
+  /** A peer's E2EE identity became known (trust on first use is the agent's business). */
+  peerKey(participant: Participant, fingerprint: string): void;
   allowRelay: boolean;
   iceServers: { urls: string | string[]; username?: string; credential?: string }[];
   iceBindAddress: string | undefined;
@@ -138,6 +147,8 @@ export class PeerSession {
   private closed = false;
   private readonly log: Logger;
   private readonly counters = { bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesReceived: 0, p2pFailures: 0 };
+  private cipher: PeerCipher | null = null;
+  private plaintextWarned = false;
   /**
    * This session's sequence space. Random per delivery state, so a peer that meets us again after
    * our state was dropped can tell the numbering restarted (and late frames of the old one are ignored).
@@ -157,6 +168,7 @@ export class PeerSession {
     this.receiver = resumed?.receiver ?? new ReliableReceiver();
     this.assembler = resumed?.assembler ?? new MessageAssembler(DEFAULT_MAX_INCOMING_MESSAGE_BYTES);
     if (resumed) this.log.debug({ unacked: this.sender.unackedCount }, 'resuming delivery state');
+    this.setupCipher();
     this.relay = new RelayOutbox(
       (payload) => env.hubRelay(participant.peerId, payload),
       env.relayBundleBytes(),
@@ -199,13 +211,35 @@ export class PeerSession {
       unackedBytes: this.sender.unackedBytes,
       lastHeardMs: Date.now() - this.lastHeard,
       ...this.counters,
+      fingerprint: this.cipher?.peerFingerprint,
+      e2ee: this.cipher !== null,
     };
+  }
+
+  /** Derives the pairwise E2EE cipher from the peer's announced keys (none if either side lacks E2EE). */
+  private setupCipher(): void {
+    const e2ee = this.env.e2ee;
+    if (!e2ee) return;
+    try {
+      const keys = peerE2eeKeys(this.participant.capabilities);
+      if (!keys) {
+        this.cipher = null;
+        return;
+      }
+      this.cipher = e2ee.session.cipherFor({ room: this.env.room, roomKey: e2ee.roomKey, selfId: this.env.selfId, peerId: this.peerId, peerKeys: keys });
+      this.env.peerKey(this.participant, this.cipher.peerFingerprint);
+    } catch (err) {
+      this.cipher = null;
+      this.env.error(err as RtcAgentError);
+    }
   }
 
   /** The peer re-announced itself (rejoin, capabilities changed). */
   update(participant: Participant): void {
     const wasNative = this.participant.capabilities.native === true;
+    const oldKeys = JSON.stringify([this.participant.capabilities.e2eePublicKey, this.participant.capabilities.e2eeSessionKey]);
     this.participant = participant;
+    if (oldKeys !== JSON.stringify([participant.capabilities.e2eePublicKey, participant.capabilities.e2eeSessionKey])) this.setupCipher();
     if (!wasNative && participant.capabilities.native === true) this.maybeStartP2P();
   }
 
@@ -432,22 +466,63 @@ export class PeerSession {
     await this.waitFor(() => this.sender.unackedBytes < DEFAULT_SEND_WINDOW_BYTES, this.writableWaiters, deadline, () =>
       `${this.sender.unackedBytes} bytes to peer ${this.peerId} still unacknowledged after ${timeoutMs} ms (buffer full)`,
     );
+    const cipher = this.requireCipher();
     const now = Date.now();
     this.counters.messagesSent++;
     this.counters.bytesSent += payload.length;
-    const pieces = chunk(payload, DEFAULT_CHUNK_BYTES - DATA_HEADER_BYTES);
+    const room = cipher ? DEFAULT_CHUNK_BYTES - DATA_HEADER_BYTES - DATA_SEAL_OVERHEAD_BYTES : DEFAULT_CHUNK_BYTES - DATA_HEADER_BYTES;
+    const pieces = chunk(payload, room);
+    const seal = cipher ? (h: { flags: number; epoch: number; seq: number; timestamp: number }, p: Uint8Array) => cipher.sealData(h, p) : undefined;
+    const sealedFlag = cipher ? FrameFlag.Encrypted : 0;
     for (let i = 0; i < pieces.length; i++) {
       const more = i < pieces.length - 1 ? FrameFlag.More : 0;
-      const entry = this.sender.push(flags | more, pieces[i] as Uint8Array, now, this.receiver.cumulativeAck);
+      const entry = this.sender.push(flags | more | sealedFlag, pieces[i] as Uint8Array, now, this.receiver.cumulativeAck, seal);
       if (this.transmit(entry.bytes, 'reliable')) entry.sentAt = now;
     }
     if (this.receiver.ackDue) this.receiver.markAcked(); // the piggybacked ack told the peer
   }
 
+  /**
+   * With E2EE on, the cipher for this peer; throws E2EE_PLAINTEXT if the peer cannot do E2EE (we
+   * never fall back to plaintext). Without E2EE, null.
+   */
+  private requireCipher(): PeerCipher | null {
+    if (!this.env.e2ee) {
+      // A peer that announces E2EE keys drops plaintext; sending it some would only be resent forever.
+      if (this.peerRequiresE2ee) {
+        throw new RtcAgentError(
+          ErrorCode.E2EE_PLAINTEXT,
+          `peer ${this.participant.name} (${this.peerId}) requires end-to-end encryption; turn it on (--e2ee) to talk to it`,
+        );
+      }
+      return null;
+    }
+    if (this.cipher) return this.cipher;
+    throw new RtcAgentError(
+      ErrorCode.E2EE_PLAINTEXT,
+      `peer ${this.participant.name} (${this.peerId}) does not support end-to-end encryption; refusing to send it plaintext`,
+    );
+  }
+
+  /** The peer does E2EE and so refuses plaintext. */
+  get peerRequiresE2ee(): boolean {
+    const caps = this.participant.capabilities;
+    return typeof caps.e2eePublicKey === 'string' && caps.e2eePublicKey.length > 0;
+  }
+
+  /** Messages can go to this peer: both sides do E2EE, or neither does. */
+  get canSend(): boolean {
+    return this.env.e2ee ? this.cipher !== null : !this.peerRequiresE2ee;
+  }
+
   /** Sends an unreliable message: unordered, no retransmits on P2P, best effort on relay. */
   sendUnreliable(flags: number, payload: Uint8Array): boolean {
     if (this.closed) return false;
-    const bytes = encodeFrame({ kind: FrameKind.Unreliable, flags, epoch: this.epoch, timestamp: Date.now(), payload });
+    const cipher = this.requireCipher();
+    const timestamp = Date.now();
+    const header = { flags: flags | (cipher ? FrameFlag.Encrypted : 0), epoch: this.epoch, timestamp };
+    const body = cipher ? cipher.sealUnreliable(header, payload) : payload;
+    const bytes = encodeFrame({ kind: FrameKind.Unreliable, ...header, payload: body });
     this.counters.messagesSent++;
     this.counters.bytesSent += payload.length;
     return this.transmit(bytes, 'unreliable');
@@ -513,12 +588,16 @@ export class PeerSession {
     }
     this.lastHeard = Date.now();
     switch (frame.kind) {
-      case FrameKind.Data:
-        this.onData(frame, path);
+      case FrameKind.Data: {
+        const payload = this.openPayload(frame, () => this.cipher?.openData(frame));
+        if (payload) this.onData({ ...frame, payload }, path);
         return;
-      case FrameKind.Unreliable:
-        this.emitMessage({ flags: frame.flags, payload: frame.payload, timestamp: frame.timestamp, firstSeq: 0 }, path, false);
+      }
+      case FrameKind.Unreliable: {
+        const payload = this.openPayload(frame, () => this.cipher?.openUnreliable(frame));
+        if (payload) this.emitMessage({ flags: frame.flags, payload, timestamp: frame.timestamp, firstSeq: 0 }, path, false);
         return;
+      }
       case FrameKind.Ack:
         if (frame.epoch === this.epoch && this.sender.onAck(frame.ack) > 0) this.releaseWriters();
         return;
@@ -528,6 +607,40 @@ export class PeerSession {
       case FrameKind.Pong:
         this.rtt = Math.max(0, Date.now() - frame.timestamp);
         return;
+    }
+  }
+
+  /**
+   * The plaintext of a DATA/UNRELIABLE frame, or undefined if it must be dropped: with E2EE on, a
+   * frame that is not sealed, or does not open, never reaches the application (or the reliable
+   * layer: a forged frame must not advance sequence numbers).
+   */
+  private openPayload(frame: { flags: number; payload: Uint8Array }, open: () => Uint8Array | undefined): Uint8Array | undefined {
+    const sealed = (frame.flags & FrameFlag.Encrypted) !== 0;
+    if (!this.env.e2ee) {
+      if (!sealed) return frame.payload;
+      if (!this.plaintextWarned) {
+        this.plaintextWarned = true;
+        this.env.error(new RtcAgentError(ErrorCode.E2EE_PLAINTEXT, `peer ${this.participant.name} sends end-to-end encrypted messages; turn on E2EE (--e2ee) to read them`));
+      }
+      return undefined;
+    }
+    if (!sealed) {
+      if (!this.plaintextWarned) {
+        this.plaintextWarned = true;
+        this.env.error(new RtcAgentError(ErrorCode.E2EE_PLAINTEXT, `dropped unencrypted messages from ${this.participant.name}: this agent requires E2EE`));
+      }
+      return undefined;
+    }
+    try {
+      const plaintext = open();
+      if (plaintext === undefined) throw new RtcAgentError(ErrorCode.E2EE_KEY_MISMATCH, `no E2EE keys for ${this.participant.name} to open its message`);
+      return plaintext;
+    } catch (err) {
+      const error = err instanceof RtcAgentError ? err : new RtcAgentError(ErrorCode.E2EE_FORGED, (err as Error).message);
+      this.log.warn({ code: error.code, reason: error.message }, 'dropped a frame that failed to open');
+      this.env.error(new RtcAgentError(error.code, `from ${this.participant.name}: ${error.message}`));
+      return undefined;
     }
   }
 

@@ -20,8 +20,20 @@ export class ReliableSender {
   constructor(readonly epoch: number) {}
 
   /** Numbers and encodes one DATA frame and keeps it until acked. */
-  push(flags: number, payload: Uint8Array, timestamp: number, ack: number): Unacked {
-    const frame: DataFrame = { kind: FrameKind.Data, flags, epoch: this.epoch, seq: this.nextSeq++, ack, timestamp, payload };
+  /**
+   * `seal`, when given, turns the plaintext into the frame's payload (E2EE) knowing the header it
+   * will carry; it runs once per frame, in seq order, and resends reuse the sealed bytes.
+   */
+  push(
+    flags: number,
+    payload: Uint8Array,
+    timestamp: number,
+    ack: number,
+    seal?: (header: { flags: number; epoch: number; seq: number; timestamp: number }, plaintext: Uint8Array) => Uint8Array,
+  ): Unacked {
+    const seq = this.nextSeq++;
+    const body = seal ? seal({ flags, epoch: this.epoch, seq, timestamp }, payload) : payload;
+    const frame: DataFrame = { kind: FrameKind.Data, flags, epoch: this.epoch, seq, ack, timestamp, payload: body };
     const entry = { seq: frame.seq, bytes: encodeFrame(frame), sentAt: 0 };
     this.queue.push(entry);
     this.bytes += entry.bytes.length;

@@ -8,6 +8,7 @@ import type { Logger } from '../log/logger.js';
 import { FrameFlag } from '../protocol/frames.js';
 import type { JoinResult, Participant, SignalPayload } from '../protocol/room-contract.js';
 import type { AvailableNativeBinding } from '../transport/native/index.js';
+import type { E2eeSession, RoomKey } from '../crypto/index.js';
 import { FileTransfers, type FileEvents, type FileOffer, type FileSent } from './file-transfer.js';
 import { PeerSession, type DeliveryState, type PeerEnv, type PeerInfo, type PeerPath, type ReceivedMessage } from './peer-session.js';
 
@@ -75,6 +76,10 @@ export interface RoomDeps {
   onClosed(room: RoomSession): void;
   /** Decides about each incoming file (after the size and acceptFiles checks). */
   acceptFile?: (offer: FileOffer) => boolean | Promise<boolean>;
+  /** E2EE for this room (undefined: off). */
+  e2ee?: { session: E2eeSession; roomKey: RoomKey | undefined };
+  /** Trust on first use of a peer's E2EE identity. */
+  peerKey?: (room: string, participant: Participant, fingerprint: string) => void;
 }
 
 /** How often the room checks resends and heartbeats. */
@@ -129,7 +134,8 @@ export class RoomSession extends EventEmitter<RoomEvents> {
       {
         name: this.name,
         sendSystem: (data, to) => this.sendSystem(data, to),
-        peerIds: () => [...this.peersById.keys()],
+        // With E2EE, files go only to peers that can open them (the others are warned about on send).
+        peerIds: () => [...this.peersById.values()].filter((p) => p.canSend).map((p) => p.peerId),
         peerName: (peerId) => this.peersById.get(peerId)?.participant.name ?? peerId,
       },
       {
@@ -195,6 +201,12 @@ export class RoomSession extends EventEmitter<RoomEvents> {
       targets = [peer];
     } else {
       targets = [...this.peersById.values()];
+    }
+    if (options.to === undefined) {
+      // A broadcast goes to every peer that can read it: with E2EE, those that do E2EE; without,
+      // those that do not require it. The others are named once, never sent plaintext.
+      for (const p of targets) if (!p.canSend) this.warnCannotSend(p);
+      targets = targets.filter((p) => p.canSend);
     }
     if (!reliable) {
       if (payload.length > 16 * 1024 - 64) {
@@ -284,6 +296,8 @@ export class RoomSession extends EventEmitter<RoomEvents> {
       selfId: this.selfId,
       log: this.log,
       native: this.deps.native,
+      e2ee: this.deps.e2ee,
+      peerKey: (participant, fingerprint) => this.deps.peerKey?.(this.name, participant, fingerprint),
       allowRelay: this.deps.settings.allowRelay,
       iceServers: this.deps.iceServers,
       iceBindAddress: this.deps.settings.iceBindAddress,
@@ -330,6 +344,15 @@ export class RoomSession extends EventEmitter<RoomEvents> {
         this.removePeer(peer, 'timeout');
       }
     }
+  }
+
+  private readonly noE2eeWarned = new Set<string>();
+
+  private warnCannotSend(peer: PeerSession): void {
+    if (this.noE2eeWarned.has(peer.peerId)) return;
+    this.noE2eeWarned.add(peer.peerId);
+    const why = this.deps.e2ee ? 'does not support end-to-end encryption' : 'requires end-to-end encryption (turn on --e2ee)';
+    this.emitError(new RtcAgentError(ErrorCode.E2EE_PLAINTEXT, `${peer.participant.name} (${peer.peerId}) ${why}; nothing is sent to it`));
   }
 
   private emitError(err: RtcAgentError): void {

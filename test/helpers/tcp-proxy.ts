@@ -14,7 +14,17 @@ export class TcpProxy {
    * `holdUpstream`: when a client's side closes, keep the hub's side open, so the hub does not notice
    * (as when a machine vanishes from the network instead of closing its sockets).
    */
-  static async start(targetPort: number, options: { holdUpstream?: boolean } = {}): Promise<TcpProxy> {
+  static async start(
+    targetPort: number,
+    options: {
+      holdUpstream?: boolean;
+      /**
+       * Sees (and may rewrite) every chunk: `up` is client → hub, `down` hub → client. A tap on the
+       * wire, as a hub operator or a network attacker has.
+       */
+      tap?: (direction: 'up' | 'down', chunk: Buffer) => Buffer;
+    } = {},
+  ): Promise<TcpProxy> {
     const sockets = new Set<net.Socket>();
     let proxy: TcpProxy | undefined;
     const server = net.createServer((client) => {
@@ -22,8 +32,16 @@ export class TcpProxy {
       const upstream = net.connect(targetPort, '127.0.0.1');
       sockets.add(client);
       sockets.add(upstream);
-      client.pipe(upstream, { end: !options.holdUpstream });
-      upstream.pipe(client);
+      const tap = options.tap;
+      if (tap) {
+        client.on('data', (d: Buffer) => upstream.write(tap('up', d)));
+        upstream.on('data', (d: Buffer) => client.write(tap('down', d)));
+        client.on('end', () => options.holdUpstream || upstream.end());
+        upstream.on('end', () => client.end());
+      } else {
+        client.pipe(upstream, { end: !options.holdUpstream });
+        upstream.pipe(client);
+      }
       const end = (): void => {
         client.destroy();
         upstream.destroy();
