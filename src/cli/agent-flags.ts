@@ -3,7 +3,9 @@
  * translation into createAgent() options. Flags are the top settings layer (flags > env > file >
  * defaults); commander leaves unset flags undefined so lower layers show through.
  */
+import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
+import { ErrorCode, RtcAgentError } from '../errors.js';
 import { createAgent, type Agent } from '../agent/index.js';
 import { defaultSettings, loadSettings, type AgentSettings, type AgentSettingsInput } from '../config/agent-settings.js';
 import type { CliContext } from './context.js';
@@ -29,6 +31,13 @@ export interface AgentFlags {
   heartbeatInterval?: number;
   reconnectAttempts?: number;
   sendTimeout?: number;
+  e2ee?: boolean;
+  roomSecret?: string;
+  roomSecretFile?: string;
+  identity?: string;
+  downloadDir?: string;
+  acceptFiles?: boolean;
+  maxFileBytes?: number;
 }
 
 /** Adds the shared agent flags to a command. */
@@ -52,7 +61,14 @@ export function addAgentFlags(cmd: Command): Command {
     .option('--unreliable', 'send unordered without retransmits by default')
     .option('--heartbeat-interval <ms>', 'peer heartbeat period', parsePositiveInt)
     .option('--reconnect-attempts <n>', 'hub reconnect attempts (0 = none)', (v) => (v === '0' ? 0 : parsePositiveInt(v)))
-    .option('--send-timeout <ms>', 'how long a send may wait', parsePositiveInt);
+    .option('--send-timeout <ms>', 'how long a send may wait', parsePositiveInt)
+    .option('--e2ee', 'end-to-end encrypt every message and file (peers without E2EE get nothing)')
+    .option('--room-secret <secret>', 'shared secret mixed into E2EE keys (prefer env RTC_AGENT_ROOM_SECRET or --room-secret-file)')
+    .option('--room-secret-file <file>', 'read the room secret from this file (first line)')
+    .option('--identity <file>', 'E2EE identity key file (created 0600 on first use)')
+    .option('--download-dir <dir>', 'where received files go (default ~/Downloads/rtc-agent)')
+    .option('--no-accept-files', 'refuse files peers send')
+    .option('--max-file-bytes <n>', 'largest file accepted', parsePositiveInt);
 }
 
 /** The settings layer the flags make (only what was given). */
@@ -77,7 +93,26 @@ export function settingsFromFlags(flags: AgentFlags): AgentSettingsInput {
   if (flags.heartbeatInterval !== undefined) s.heartbeatIntervalMs = flags.heartbeatInterval;
   if (flags.reconnectAttempts !== undefined) s.maxReconnectAttempts = flags.reconnectAttempts;
   if (flags.sendTimeout !== undefined) s.sendTimeoutMs = flags.sendTimeout;
+  if (flags.e2ee === true) s.enableE2ee = true;
+  if (flags.roomSecret !== undefined) s.roomSecret = flags.roomSecret;
+  if (flags.identity !== undefined) s.identityFile = flags.identity;
+  if (flags.downloadDir !== undefined) s.downloadDir = flags.downloadDir;
+  if (flags.acceptFiles === false) s.acceptFiles = false;
+  if (flags.maxFileBytes !== undefined) s.maxFileBytes = flags.maxFileBytes;
   return s;
+}
+
+/** Reads --room-secret-file (first line, trimmed); a secret on the command line shows up in `ps`. */
+async function readSecretFile(file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new RtcAgentError(ErrorCode.CONFIG, `--room-secret-file: cannot read ${file}: ${(err as Error).message}`, { cause: err, details: { setting: 'roomSecret' } });
+  }
+  const secret = text.split(/\r?\n/)[0]?.trim() ?? '';
+  if (secret === '') throw new RtcAgentError(ErrorCode.CONFIG, `--room-secret-file: ${file} is empty`, { details: { setting: 'roomSecret' } });
+  return secret;
 }
 
 /**
@@ -89,8 +124,10 @@ export async function startAgent(
   flags: AgentFlags,
   options: { overrides?: AgentSettingsInput; defaults?: Partial<AgentSettings> } = {},
 ): Promise<Agent> {
+  const fromFlags = settingsFromFlags(flags);
+  if (flags.roomSecretFile !== undefined) fromFlags.roomSecret = await readSecretFile(flags.roomSecretFile);
   const settings = await loadSettings({
-    options: { ...settingsFromFlags(flags), ...options.overrides },
+    options: { ...fromFlags, ...options.overrides },
     configFile: flags.config,
     optionsLabel: 'flags',
     // A command's own defaults (e.g. quieter logs for a terminal UI) sit below env and file.

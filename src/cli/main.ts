@@ -18,6 +18,7 @@ import { makeEventsCommand } from './commands/events.js';
 import { makeStopCommand } from './commands/stop.js';
 import { makeSmokeCommand } from './commands/smoke.js';
 import { makeDoctorCommand } from './commands/doctor.js';
+import { makeSendFileCommand } from './commands/send-file.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -45,6 +46,7 @@ export function buildProgram(ctx: CliContext): Command {
   program.addCommand(makeStopCommand(ctx));
   program.addCommand(makeSmokeCommand(ctx));
   program.addCommand(makeDoctorCommand(ctx));
+  program.addCommand(makeSendFileCommand(ctx));
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

@@ -16,15 +16,42 @@ export function formatTime(ms: number): string {
 
 /** A readable table of peers (id, name, path, RTT, native). */
 export function formatPeersTable(peers: PeerInfo[]): string {
+  const withKeys = peers.some((p) => p.fingerprint !== undefined);
   const rows = peers.map((p) => [
     p.peerId,
     cleanForTerminal(p.name),
     p.path + (p.p2p === 'connecting' ? ' (p2p connecting)' : p.p2p === 'waiting-retry' ? ' (p2p retry pending)' : ''),
     p.rttMs === undefined ? '–' : `${p.rttMs} ms`,
     p.native ? 'yes' : 'no',
+    ...(withKeys ? [p.fingerprint ? shortFingerprint(p.fingerprint) : 'no e2ee'] : []),
   ]);
-  const head = ['peer', 'name', 'path', 'rtt', 'native'];
+  const head = ['peer', 'name', 'path', 'rtt', 'native', ...(withKeys ? ['fingerprint'] : [])];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
   return [line(head), ...rows.map(line)].join('\n');
+}
+
+/** The first three groups of a fingerprint: enough to spot a change at a glance (/verify shows all). */
+export function shortFingerprint(fingerprint: string): string {
+  return fingerprint.split(' ').slice(0, 3).join(' ');
+}
+
+/** `12.3 MB`-style sizes for people. */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+}
+
+/** `[########............] 40% name` in `width` cells of bar. */
+export function progressBar(done: number, total: number, label: string, width = 24): string {
+  const ratio = total === 0 ? 1 : Math.min(1, done / total);
+  const filled = Math.round(ratio * width);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(Math.floor(ratio * 100)).padStart(3)}% ${label}`;
 }

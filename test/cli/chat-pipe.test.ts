@@ -93,6 +93,34 @@ describe.skipIf(!hasTmux)('rtc-agent chat in two terminals', () => {
   });
 });
 
+describe.skipIf(!hasTmux)('rtc-agent chat with E2EE', () => {
+  it('shows lock marks, matching fingerprints in /verify, and delivers a verified /file', async () => {
+    const { mkdtempSync, writeFileSync, readFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { createHash, randomBytes } = await import('node:crypto');
+    const hub = await useHub();
+    const base = mkdtempSync(join(tmpdir(), 'rtc-chat-e2ee-'));
+    const data = randomBytes(2_000_000);
+    writeFileSync(join(base, 'report.bin'), data);
+    const tag = `${process.pid}-${hub.port}`;
+    const flags = `--room r --e2ee --room-secret s3cret --hub ${hub.url}`;
+    const alice = Terminal.open(`ea-${tag}`, `node ${BIN} chat ${flags} --name alice --download-dir ${base}/a`, cleanEnv({ XDG_CONFIG_HOME: `${base}/cfg-a` }));
+    const aliceScreen = await alice.waitFor(/your fingerprint: ([0-9A-F]{4} ){7}[0-9A-F]{4}/);
+    const aliceFp = /your fingerprint: ((?:[0-9A-F]{4} ?){8})/.exec(aliceScreen)![1]!.trim();
+    const bob = Terminal.open(`eb-${tag}`, `node ${BIN} chat ${flags} --name bob --download-dir ${base}/b`, cleanEnv({ XDG_CONFIG_HOME: `${base}/cfg-b` }));
+    await bob.waitFor(/here: alice/);
+    alice.type('sealed hello');
+    await bob.waitFor(/alice \[(p2p|relay)\] 🔒: sealed hello/);
+    bob.type('/verify alice');
+    await bob.waitFor(new RegExp(`\\* alice: ${aliceFp}`));
+    alice.type(`/file ${base}/report.bin`);
+    await bob.waitFor(/received report\.bin from alice: .*SHA-256 verified/);
+    await alice.waitFor(/sent report\.bin .* to bob/);
+    expect(createHash('sha256').update(readFileSync(join(base, 'b', 'report.bin'))).digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
+  });
+});
+
 describe('rtc-agent pipe', () => {
   function pipe(args: string[], env = cleanEnv()) {
     const child = spawn(process.execPath, [BIN, 'pipe', ...args], { env, cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });

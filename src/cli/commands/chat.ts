@@ -6,15 +6,17 @@ import { ErrorCode, isRtcAgentError } from '../../errors.js';
 import { startHub, type Hub } from '../../hub/server.js';
 import { addAgentFlags, startAgent, settingsFromFlags, type AgentFlags } from '../agent-flags.js';
 import type { CliContext } from '../context.js';
-import { cleanForTerminal, formatPeersTable, formatTime } from '../terminal.js';
+import { cleanForTerminal, formatBytes, formatPeersTable, formatTime, progressBar } from '../terminal.js';
 
 interface ChatFlags extends AgentFlags {
   room: string;
 }
 
 const HELP = `commands:
-  /peers              who is here: id, name, path (p2p/relay), RTT
+  /peers              who is here: id, name, path (p2p/relay), RTT, fingerprint
   /msg <peer> <text>  private message (peer by name or id prefix)
+  /file <path>        send a file to everyone (/file <path> <peer> for one)
+  /verify <peer>      show both fingerprints to compare out of band (E2EE)
   /quit               leave (Ctrl-D works too)
   /help               this list`;
 
@@ -99,6 +101,20 @@ function runChat(ctx: CliContext, agent: Agent, roomName: string, hosting: boole
     agent.on('peer-joined', (p) => room && print(`* ${cleanForTerminal(p.name)} joined (${p.path})`));
     agent.on('peer-left', (p) => print(`* ${cleanForTerminal(p.name)} left (${p.reason})`));
     agent.on('path-changed', (c) => print(`* ${cleanForTerminal(c.name)}: ${c.from} → ${c.to}`));
+    agent.on('file-offer', (f) => print(`* ${cleanForTerminal(f.fromName)} is sending ${cleanForTerminal(f.name)} (${formatBytes(f.size)})`));
+    agent.on('file-progress', (p) => showProgress(p.direction === 'send' ? `→ ${p.name}` : `← ${p.name}`, p.bytes, p.size));
+    agent.on('file-received', (f) => print(`* received ${cleanForTerminal(f.name)} from ${cleanForTerminal(f.fromName)}: ${f.path} (${formatBytes(f.size)}, SHA-256 verified)`));
+    agent.on('file-failed', (f) => print(`! file ${cleanForTerminal(f.name)} ${f.direction === 'send' ? 'to' : 'from'} ${f.peerId}: ${f.reason}`));
+    agent.on('error', (e) => print(`! ${e.code}: ${cleanForTerminal(e.message)}`));
+    const showProgress = (label: string, bytes: number, size: number): void => {
+      if (closed || !process.stdin.isTTY) return;
+      // One line, redrawn in place; the prompt comes back when the transfer is done.
+      ctx.stdout.write(`\r\u001b[2K${progressBar(bytes, size, cleanForTerminal(label))}`);
+      if (bytes >= size) {
+        ctx.stdout.write('\n');
+        rl.prompt(true);
+      }
+    };
     agent.on('hub', (state) => {
       if (state === 'reconnecting') print('* hub connection lost; reconnecting…');
       else if (state === 'connected') print('* hub reconnected');
@@ -138,6 +154,39 @@ function runChat(ctx: CliContext, agent: Agent, roomName: string, hosting: boole
         case '/peers':
           print(room.peers().length === 0 ? '* nobody else is here yet' : formatPeersTable(room.peers()));
           return;
+        case '/file': {
+          const [path = '', who] = rest;
+          if (path === '') {
+            print('! usage: /file <path> [peer]');
+            return;
+          }
+          const peer = who === undefined ? undefined : findPeer(room.peers(), who);
+          if (who !== undefined && !peer) {
+            print(`! no peer '${who}' (see /peers)`);
+            return;
+          }
+          const sent = await room.sendFile(path, peer ? { to: peer.peerId } : {});
+          const names = sent.deliveredTo.map((id) => cleanForTerminal(room?.peer(id)?.name ?? id)).join(', ');
+          print(`* sent ${cleanForTerminal(sent.name)} (${formatBytes(sent.size)}) to ${names}; SHA-256 ${sent.sha256.slice(0, 16)}… verified by them`);
+          return;
+        }
+        case '/verify': {
+          const [who = ''] = rest;
+          const peer = findPeer(room.peers(), who);
+          if (!peer) {
+            print(`! no peer '${who}' (see /peers)`);
+            return;
+          }
+          if (!agent.fingerprint || !peer.fingerprint) {
+            print('! /verify needs end-to-end encryption on both sides (--e2ee)');
+            return;
+          }
+          print(
+            `* ${cleanForTerminal(peer.name)}: ${peer.fingerprint}\n* you:  ${agent.fingerprint}\n` +
+              '* compare them over another channel (call, in person); if they match, nobody is in between',
+          );
+          return;
+        }
         case '/msg': {
           const [who = '', ...words] = rest;
           const peer = findPeer(room.peers(), who);
@@ -165,6 +214,7 @@ function runChat(ctx: CliContext, agent: Agent, roomName: string, hosting: boole
         room = r;
         const others = r.peers().map((p) => cleanForTerminal(p.name));
         print(`* joined '${roomName}' as ${cleanForTerminal(r.self.name)} (${agent.native ? 'native P2P' : 'relay only: ' + (agent.nativeReason ?? '')})`);
+        if (agent.fingerprint) print(`* 🔒 end-to-end encrypted; your fingerprint: ${agent.fingerprint}`);
         print(others.length === 0 ? '* nobody else is here yet; /help for commands' : `* here: ${others.join(', ')}`);
         rl.prompt();
       })
