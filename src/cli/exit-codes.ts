@@ -17,6 +17,8 @@ export const ExitCode = {
   P2P_FAILED: 6,
   /** Messages were lost, duplicated or reordered. */
   DELIVERY_LOSS: 7,
+  /** A daemon client (send, peers, status, events, stop) found no daemon at the control address. */
+  DAEMON_NOT_RUNNING: 8,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

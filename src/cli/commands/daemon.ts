@@ -1,7 +1,100 @@
-import { Command } from 'commander';
+/**
+ * `rtc-agent daemon`: a long-running agent with a local control API (see docs/daemon.md). Prints
+ * the control socket path (or URL) as the first stdout line once ready; logs go to stderr.
+ * SIGINT/SIGTERM or `POST /stop` leave the rooms, close the agent, remove the socket, exit 0.
+ */
+import { Command, Option } from 'commander';
+import type { Agent } from '../../agent/index.js';
+import {
+  DaemonAddressError,
+  defaultSocketPath,
+  defaultTokenPath,
+  generateToken,
+  parseListenAddress,
+  readTokenFile,
+  socketIsLive,
+  startDaemon,
+  writeTokenFile,
+  type DaemonOptions,
+} from '../../daemon/index.js';
+import { ErrorCode, RtcAgentError } from '../../errors.js';
+import { addAgentFlags, startAgent, type AgentFlags } from '../agent-flags.js';
 import type { CliContext } from '../context.js';
+import { ExitCode } from '../exit-codes.js';
+import { collect, parsePositiveInt } from '../parse.js';
 
-// Placeholder: being written. Registered so the program's command list is complete.
-export function makeDaemonCommand(_ctx: CliContext): Command {
-  return new Command('daemon').description('(not available yet)');
+interface DaemonFlags extends AgentFlags {
+  room?: string[];
+  socket?: string;
+  listen?: string;
+  tokenFile?: string;
+  maxBodyBytes?: number;
+  eventBufferBytes?: number;
+}
+
+/** The bearer token for --listen: --token-file, else RTC_AGENT_DAEMON_TOKEN, else a new one in a 0600 file. */
+async function controlToken(ctx: CliContext, flags: DaemonFlags): Promise<string> {
+  if (flags.tokenFile !== undefined) return readTokenFile(flags.tokenFile);
+  const fromEnv = process.env.RTC_AGENT_DAEMON_TOKEN?.trim();
+  if (fromEnv) return fromEnv;
+  const token = generateToken();
+  const path = defaultTokenPath();
+  await writeTokenFile(path, token);
+  ctx.stderr.write(`rtc-agent: control API token written to ${path} (mode 0600); clients on this account find it there\n`);
+  return token;
+}
+
+export function makeDaemonCommand(ctx: CliContext): Command {
+  const cmd = new Command('daemon').description('run an agent in the background with a local control API (HTTP on a unix socket or loopback); prints the socket path first');
+  addAgentFlags(cmd)
+    .option('--room <room>', 'room to join at start (repeatable; more can be joined through the API)', collect)
+    .addOption(new Option('--socket <path>', `control socket (default ${defaultSocketPath()})`).env('RTC_AGENT_DAEMON_SOCKET'))
+    .option('--listen <host:port>', 'serve the control API on loopback TCP instead, with a bearer token (e.g. 127.0.0.1:7070)')
+    .option('--token-file <file>', 'bearer token for --listen (else env RTC_AGENT_DAEMON_TOKEN, else one is generated)')
+    .option('--max-body-bytes <n>', 'largest request body the control API accepts', parsePositiveInt)
+    .option('--event-buffer-bytes <n>', 'unread bytes an event-stream client may queue before it is dropped (default 1 MiB)', parsePositiveInt)
+    .action(async (flags: DaemonFlags) => {
+      if (flags.listen !== undefined && cmd.getOptionValueSource('socket') === 'cli') {
+        throw new RtcAgentError(ErrorCode.CONFIG, 'give either --socket or --listen, not both');
+      }
+      const tcpAddress = flags.listen !== undefined ? parseListenAddress(flags.listen) : undefined;
+      const socketPath = tcpAddress ? undefined : (flags.socket ?? defaultSocketPath());
+      // Refuse before joining anything: peers should not see us come and go.
+      if (socketPath !== undefined && (await socketIsLive(socketPath))) {
+        ctx.stderr.write(`rtc-agent: another daemon is running at ${socketPath} (stop it with: rtc-agent stop --socket ${socketPath})\n`);
+        process.exitCode = ExitCode.FAILURE;
+        return;
+      }
+      const token = tcpAddress ? await controlToken(ctx, flags) : undefined;
+
+      const agent = await startAgent(ctx, flags);
+      let daemon;
+      try {
+        for (const room of flags.room ?? []) await agent.join(room);
+        const options: DaemonOptions = { agent, log: agent.log };
+        if (socketPath !== undefined) options.socketPath = socketPath;
+        if (tcpAddress) options.tcp = { ...tcpAddress, token: token! };
+        if (flags.maxBodyBytes !== undefined) options.maxBodyBytes = flags.maxBodyBytes;
+        if (flags.eventBufferBytes !== undefined) options.eventBufferBytes = flags.eventBufferBytes;
+        daemon = await startDaemon(options);
+      } catch (err) {
+        await closeQuietly(agent);
+        if (err instanceof DaemonAddressError) {
+          ctx.stderr.write(`rtc-agent: ${err.message}\n`);
+          process.exitCode = ExitCode.FAILURE;
+          return;
+        }
+        throw err;
+      }
+      // First stdout line: where clients connect. Scripts `read` it; everything else is on stderr.
+      ctx.stdout.write(`${daemon.socketPath ?? daemon.url}\n`);
+      const reason = await Promise.race([ctx.untilSignal(), daemon.stopRequested]);
+      agent.log.info({ reason }, 'daemon stopping');
+      await daemon.close();
+    });
+  return cmd;
+}
+
+async function closeQuietly(agent: Agent): Promise<void> {
+  await agent.close({ flushMs: 0 }).catch(() => undefined);
 }

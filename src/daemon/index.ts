@@ -1,0 +1,14 @@
+export { startDaemon, DEFAULT_MAX_BODY_BYTES, type Daemon, type DaemonOptions } from './server.js';
+export { type DaemonEvent, type DaemonEventType, type PeerSummary, DEFAULT_EVENT_CLIENT_BUFFER_BYTES, DEFAULT_EVENT_HEARTBEAT_MS } from './events.js';
+export {
+  defaultSocketPath,
+  defaultTokenPath,
+  defaultDaemonDir,
+  generateToken,
+  writeTokenFile,
+  readTokenFile,
+  parseListenAddress,
+  isLoopbackHost,
+  socketIsLive,
+  DaemonAddressError,
+} from './paths.js';
