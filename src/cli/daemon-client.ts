@@ -96,8 +96,8 @@ export function open(addr: DaemonAddress, method: string, path: string, body?: u
 }
 
 /** A JSON request; error replies (`{error:{code,message}}`) are thrown as RtcAgentErrors. */
-export async function call(addr: DaemonAddress, method: string, path: string, body?: unknown): Promise<any> {
-  const res = await open(addr, method, path, body, { timeoutMs: DEFAULT_CLIENT_TIMEOUT_MS });
+export async function call(addr: DaemonAddress, method: string, path: string, body?: unknown, timeoutMs = DEFAULT_CLIENT_TIMEOUT_MS): Promise<any> {
+  const res = await open(addr, method, path, body, { timeoutMs });
   const chunks: Buffer[] = [];
   for await (const chunk of res) chunks.push(chunk as Buffer);
   const text = Buffer.concat(chunks).toString('utf8');

@@ -7,6 +7,7 @@ import type { ServerResponse } from 'node:http';
 import type { Agent } from '../agent/index.js';
 import type { Logger } from '../log/logger.js';
 import type { PathChange, PeerInfo, PeerLeft, ReceivedMessage } from '../room/room-session.js';
+import type { FileFailed, FileReceived } from '../room/file-transfer.js';
 
 /** Bytes a client may have queued (unread) before it is dropped: ~1,000 small messages. */
 export const DEFAULT_EVENT_CLIENT_BUFFER_BYTES = 1024 * 1024;
@@ -63,6 +64,8 @@ export type DaemonEvent =
   | { type: 'room'; ts: number; room: string; state: 'joined' | 'left' }
   | { type: 'hub'; ts: number; state: string }
   | { type: 'error'; ts: number; code: string; message: string }
+  | { type: 'file-received'; ts: number; room: string; from: string; name: string; path: string; size: number; sha256: string }
+  | { type: 'file-failed'; ts: number; room: string; peer: string; name: string; direction: 'send' | 'receive'; reason: string }
   | { type: 'heartbeat'; ts: number }
   | { type: 'closing'; ts: number };
 
@@ -157,6 +160,12 @@ export class EventStream {
       options.log.warn({ code: err.code, reason: err.message }, 'agent error');
       this.publish({ type: 'error', ts: Date.now(), code: err.code, message: err.message });
     };
+    const onFile = (f: FileReceived): void =>
+      this.publish({ type: 'file-received', ts: Date.now(), room: f.room, from: f.from, name: f.name, path: f.path, size: f.size, sha256: f.sha256 });
+    const onFileFailed = (f: FileFailed): void =>
+      this.publish({ type: 'file-failed', ts: Date.now(), room: f.room, peer: f.peerId, name: f.name, direction: f.direction, reason: f.reason });
+    agent.on('file-received', onFile);
+    agent.on('file-failed', onFileFailed);
     agent.on('message', onMessage);
     agent.on('peer-joined', onJoined);
     agent.on('peer-left', onLeft);
@@ -164,6 +173,8 @@ export class EventStream {
     agent.on('hub', onHub);
     agent.on('error', onError);
     this.unsubscribe = () => {
+      agent.off('file-received', onFile);
+      agent.off('file-failed', onFileFailed);
       agent.off('message', onMessage);
       agent.off('peer-joined', onJoined);
       agent.off('peer-left', onLeft);

@@ -2,6 +2,7 @@
  * The control API's routes. Each handler gets the parsed request and the daemon's parts and either
  * replies or throws an RtcAgentError (rendered as `{error:{code,message}}` with a fitting status).
  */
+import { isAbsolute } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Agent, Room } from '../agent/index.js';
 import { ErrorCode, RtcAgentError } from '../errors.js';
@@ -154,6 +155,19 @@ const send: Handler = async (ctx, { req, res }) => {
   sendJson(res, 200, { room: room.name, to: to ?? null, recipients, bytes });
 };
 
+/** POST /files {path, room?, to?}: sends a file from the daemon's file system; answers when receivers confirmed. */
+const sendFile: Handler = async (ctx, { req, res }) => {
+  const body = await readJsonObject(req, ctx.maxBodyBytes);
+  if (typeof body.path !== 'string' || !isAbsolute(body.path)) throw bad("'path' must be an absolute file path (the daemon's working directory is not yours)");
+  const room = resolveRoom(ctx.agent, body.room);
+  if (body.to !== undefined && (typeof body.to !== 'string' || body.to === '')) throw bad("'to' must be a peer id (see GET /peers)");
+  const to = body.to as string | undefined;
+  if (to !== undefined && !room.peer(to)) throw new RtcAgentError(ErrorCode.UNKNOWN_PEER, `no peer '${to}' in room '${room.name}' (see GET /peers)`);
+  const result = await room.sendFile(body.path, to === undefined ? {} : { to });
+  ctx.metrics.countMessage('sent', result.size, result.deliveredTo.length);
+  sendJson(res, 200, { room: room.name, ...result });
+};
+
 function setOf(values: string[]): Set<string> | undefined {
   const items = values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
   return items.length > 0 ? new Set(items) : undefined;
@@ -186,6 +200,7 @@ const ROUTES: Route[] = [
   { method: 'POST', pattern: /^\/rooms$/, name: '/rooms', handler: joinRoom },
   { method: 'DELETE', pattern: /^\/rooms\/([^/]+)$/, name: '/rooms/:room', handler: leaveRoom },
   { method: 'POST', pattern: /^\/send$/, name: '/send', handler: send },
+  { method: 'POST', pattern: /^\/files$/, name: '/files', handler: sendFile },
   { method: 'GET', pattern: /^\/events$/, name: '/events', handler: events },
   { method: 'GET', pattern: /^\/metrics$/, name: '/metrics', handler: metrics },
   { method: 'POST', pattern: /^\/stop$/, name: '/stop', handler: stop },

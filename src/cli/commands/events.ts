@@ -32,6 +32,10 @@ export function formatEvent(e: DaemonEvent): string | null {
       return `* error ${e.code}: ${e.message}`;
     case 'closing':
       return '* daemon stopping';
+    case 'file-received':
+      return `${e.room} * received ${e.name} from ${e.from}: ${e.path} (${e.size} bytes, sha256 ${e.sha256.slice(0, 16)}…)`;
+    case 'file-failed':
+      return `${e.room} * file ${e.name} ${e.direction === 'send' ? 'to' : 'from'} ${e.peer} failed: ${e.reason}`;
     case 'ready':
     case 'heartbeat':
       return null;
