@@ -91,6 +91,8 @@ export interface PeerInfo {
   fingerprint: string | undefined;
   /** Messages to and from this peer are sealed end to end. */
   e2ee: boolean;
+  /** The selected ICE candidate pair of the open P2P link: `host`, `srflx`, `prflx` or `relay` (TURN). */
+  candidates: { local: string; remote: string } | undefined;
 }
 
 /** What the room gives each peer session. */
@@ -213,7 +215,14 @@ export class PeerSession {
       ...this.counters,
       fingerprint: this.cipher?.peerFingerprint,
       e2ee: this.cipher !== null,
+      candidates: this.selectedCandidates(),
     };
+  }
+
+  private selectedCandidates(): { local: string; remote: string } | undefined {
+    if (!this.linkOpen || !this.link) return undefined;
+    const stats = this.link.stats();
+    return stats.localCandidateType && stats.remoteCandidateType ? { local: stats.localCandidateType, remote: stats.remoteCandidateType } : undefined;
   }
 
   /** Derives the pairwise E2EE cipher from the peer's announced keys (none if either side lacks E2EE). */
