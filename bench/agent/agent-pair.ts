@@ -1,0 +1,108 @@
+/**
+ * Two rtc-agent agents (the built dist/) in this process, joined to one room on the bench hub,
+ * ICE on loopback only (iceBindAddress 127.0.0.1, no STUN), no RTC_AGENT_* from the shell
+ * (env: {}), each with its own temp dir for the E2EE identity, known peers and downloads.
+ * Resolves once both sides report the expected path (and E2EE, when on) to each other.
+ */
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { sleep } from '../lib/async.js';
+import type { Agent, AgentOptions, Dist, ReceivedMessage, Room } from './dist.js';
+import type { Pipe } from './pipe.js';
+
+export interface AgentPairOptions {
+  hubUrl: string;
+  /** Room name; unique per pair so pairs never see each other's traffic. */
+  room: string;
+  /** Working dir for this pair (identity files, downloads). */
+  dir: string;
+  e2ee: boolean;
+  /** false on both agents: every message goes through the hub relay. */
+  native: boolean;
+  logLevel: 'warn' | 'error' | 'silent';
+  setupTimeoutMs?: number;
+}
+
+export interface AgentPair extends Pipe {
+  a: Agent;
+  b: Agent;
+  roomA: Room;
+  roomB: Room;
+  idA: string;
+  idB: string;
+  /** Where B writes received files. */
+  downloadDirB: string;
+}
+
+export async function openAgentPair(dist: Dist, name: string, o: AgentPairOptions): Promise<AgentPair> {
+  const { createAgent, createLogger } = dist.api;
+  const make = async (side: 'a' | 'b'): Promise<Agent> => {
+    const dir = path.join(o.dir, side);
+    await mkdir(path.join(dir, 'downloads'), { recursive: true });
+    const options: AgentOptions = {
+      hubUrl: o.hubUrl,
+      name: `${name}-${side}`,
+      iceBindAddress: '127.0.0.1',
+      stunServers: [],
+      tryNative: o.native,
+      downloadDir: path.join(dir, 'downloads'),
+      logger: createLogger({ level: o.logLevel, pretty: false }),
+      env: {},
+    };
+    if (o.e2ee) Object.assign(options, { enableE2ee: true, roomSecret: 'bench-room-secret', identityFile: path.join(dir, 'identity.json') });
+    return createAgent(options);
+  };
+  const a = await make('a');
+  let b: Agent | undefined;
+  try {
+    b = await make('b');
+    const roomA = await a.join(o.room);
+    const roomB = await b.join(o.room);
+    const want = o.native ? 'p2p' : 'relay';
+    const deadline = Date.now() + (o.setupTimeoutMs ?? 20_000);
+    const ready = (r: Room): boolean => {
+      const p = r.peers()[0];
+      return p !== undefined && p.path === want && p.e2ee === o.e2ee;
+    };
+    while (!(ready(roomA) && ready(roomB))) {
+      if (Date.now() > deadline) {
+        throw new Error(`${name}: peers not on ${want}${o.e2ee ? ' with e2ee' : ''} within ${o.setupTimeoutMs ?? 20_000} ms: A sees ${JSON.stringify(roomA.peers())}, B sees ${JSON.stringify(roomB.peers())}`);
+      }
+      await sleep(20);
+    }
+    const idA = roomA.selfId;
+    const idB = roomB.selfId;
+    const bAgent = b;
+    const pair: AgentPair = {
+      name,
+      a,
+      b: bAgent,
+      roomA,
+      roomB,
+      idA,
+      idB,
+      downloadDirB: path.join(o.dir, 'b', 'downloads'),
+      onA: null,
+      onB: null,
+      send: (data) => roomA.send(data, { to: idB }),
+      sendBack: (data) => roomB.send(data, { to: idA }),
+      async drain(ms) {
+        if (!(await roomA.flush(ms))) throw new Error(`${name}: not everything acknowledged within ${ms} ms`);
+      },
+      info: () => ({ peerSeenByA: roomA.peer(idB), peerSeenByB: roomB.peer(idA) }),
+      async close() {
+        await Promise.all([a.close({ flushMs: 0 }), bAgent.close({ flushMs: 0 })]);
+      },
+    };
+    const route = (room: string, deliver: () => ((d: Uint8Array) => void) | null) => (m: ReceivedMessage) => {
+      if (m.room === room && m.data instanceof Uint8Array) deliver()?.(m.data);
+    };
+    a.on('message', route(o.room, () => pair.onA));
+    b.on('message', route(o.room, () => pair.onB));
+    for (const agent of [a, b]) agent.on('error', (e) => process.stderr.write(`[bench] ${name}: agent error ${e.code}: ${e.message}\n`));
+    return pair;
+  } catch (err) {
+    await Promise.all([a.close({ flushMs: 0 }), b?.close({ flushMs: 0 })]);
+    throw err;
+  }
+}
