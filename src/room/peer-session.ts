@@ -25,8 +25,17 @@ import type { LinkChannel, LinkPath } from '../transport/peer-link.js';
 import { RelayOutbox } from '../transport/relay/relay-outbox.js';
 import { MessageAssembler, ReliableReceiver, ReliableSender, chunk, type AssembledMessage } from './reliable.js';
 
-/** Chunk size for messages: 16 KiB is the size every WebRTC stack (browsers included) carries. */
-export const DEFAULT_CHUNK_BYTES = 16 * 1024;
+/**
+ * Largest frame (header and E2EE seal included). 32 KiB: a 16 KiB application message still fits
+ * one frame (half the per-frame costs of 16 KiB frames), every WebRTC stack accepts it (the SDP
+ * default max-message-size is 64 KiB, browsers allow 256 KiB), and it fits one hub relay message.
+ */
+export const DEFAULT_CHUNK_BYTES = 32 * 1024;
+/**
+ * Bytes queued in the P2P DataChannel above which send() waits for it to drain (to the link's low
+ * threshold): keeps acks, pings and chat from queueing behind seconds of bulk data.
+ */
+export const DEFAULT_P2P_BUFFERED_HIGH_BYTES = 1024 * 1024;
 /** Unacked bytes per peer above which send() waits: keeps ~1 s of relay traffic in flight. */
 export const DEFAULT_SEND_WINDOW_BYTES = 4 * 1024 * 1024;
 /** Largest message an agent accepts from a peer (reassembled). */
@@ -472,7 +481,7 @@ export class PeerSession {
     if (this.closed) throw new RtcAgentError(ErrorCode.CLOSED, `peer ${this.peerId} is gone`);
     const deadline = Date.now() + timeoutMs;
     await this.waitFor(() => this.pathValue !== 'none', this.pathWaiters, deadline, () => `no P2P link to peer ${this.peerId} within ${timeoutMs} ms and relay is disabled`);
-    await this.waitFor(() => this.sender.unackedBytes < DEFAULT_SEND_WINDOW_BYTES, this.writableWaiters, deadline, () =>
+    await this.waitFor(() => this.sender.unackedBytes < DEFAULT_SEND_WINDOW_BYTES && !this.p2pCongested(), this.writableWaiters, deadline, () =>
       `${this.sender.unackedBytes} bytes to peer ${this.peerId} still unacknowledged after ${timeoutMs} ms (buffer full)`,
     );
     const cipher = this.requireCipher();
@@ -549,6 +558,16 @@ export class PeerSession {
           resolve();
         });
       });
+    }
+  }
+
+  /** The P2P channel has more queued than it should (it releases writers on bufferedLow). */
+  private p2pCongested(): boolean {
+    if (this.pathValue !== 'p2p' || !this.link) return false;
+    try {
+      return this.link.bufferedAmount('reliable') > DEFAULT_P2P_BUFFERED_HIGH_BYTES;
+    } catch {
+      return false;
     }
   }
 
