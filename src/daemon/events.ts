@@ -33,6 +33,9 @@ export interface PeerSummary {
   messagesReceived: number;
   p2pFailures: number;
   lastHeardMs: number;
+  /** The peer's E2EE fingerprint, or null without E2EE. */
+  fingerprint: string | null;
+  e2ee: boolean;
 }
 
 /** One line of the stream. `ts` is the daemon's clock in ms since the epoch. */
@@ -86,6 +89,8 @@ export function summarizePeer(room: string, p: PeerInfo): PeerSummary {
     messagesReceived: p.messagesReceived,
     p2pFailures: p.p2pFailures,
     lastHeardMs: p.lastHeardMs,
+    fingerprint: p.fingerprint ?? null,
+    e2ee: p.e2ee,
   };
 }
 

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import type { PeerSummary } from '../../daemon/index.js';
 import type { CliContext } from '../context.js';
 import { addClientFlags, call, resolveAddress, runClient, type ClientFlags } from '../daemon-client.js';
+import { shortFingerprint } from '../terminal.js';
 
 interface PeersFlags extends ClientFlags {
   room?: string;
@@ -33,8 +34,17 @@ export function makePeersCommand(ctx: CliContext): Command {
         ctx.stdout.write('no peers\n');
         return;
       }
-      const rows = peers.map((p) => [p.room, p.peer, p.name, p.path, p.rttMs === null ? '-' : `${p.rttMs.toFixed(1)} ms`, p.native ? 'yes' : 'no']);
-      ctx.stdout.write(`${formatTable(['ROOM', 'PEER', 'NAME', 'PATH', 'RTT', 'NATIVE'], rows)}\n`);
+      const withKeys = peers.some((p) => p.fingerprint !== null);
+      const rows = peers.map((p) => [
+        p.room,
+        p.peer,
+        p.name,
+        p.path,
+        p.rttMs === null ? '-' : `${p.rttMs.toFixed(1)} ms`,
+        p.native ? 'yes' : 'no',
+        ...(withKeys ? [p.fingerprint === null ? 'no e2ee' : shortFingerprint(p.fingerprint)] : []),
+      ]);
+      ctx.stdout.write(`${formatTable(['ROOM', 'PEER', 'NAME', 'PATH', 'RTT', 'NATIVE', ...(withKeys ? ['FINGERPRINT'] : [])], rows)}\n`);
     }),
   );
   return cmd;
