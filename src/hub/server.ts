@@ -17,6 +17,7 @@ import { resolveHubOptions, type HubOptions, type ResolvedHubOptions, type Trans
 import { InProcessRoomRegistry, type RoomRegistry } from './room-registry.js';
 import { RoomMethods } from './room-methods.js';
 import { Session } from './session.js';
+import { WebAssets } from './web-page.js';
 import { LongPollingSink } from './transports/long-polling.js';
 import { ServerSentEventsSink } from './transports/server-sent-events.js';
 import { WebSocketSink } from './transports/websocket.js';
@@ -53,6 +54,8 @@ class HubServer implements Hub {
   private readonly registry: RoomRegistry = new InProcessRoomRegistry();
   private readonly rooms: RoomMethods;
   private readonly dispatcher: InvocationDispatcher;
+  /** The browser chat page (`/`, `/chat`) and the files it loads. */
+  private readonly web: WebAssets;
   /** Keyed by the id clients put in `?id=` (connectionToken, or connectionId for negotiate v0). */
   private readonly connections = new Map<string, HubClientConnection>();
   private readonly sessions = new WeakMap<HubClientConnection, Session>();
@@ -61,6 +64,7 @@ class HubServer implements Hub {
   private readonly sockets = new Set<Socket>();
   private ticker: NodeJS.Timeout | null = null;
   private closing: Promise<void> | null = null;
+  private shuttingDown = false;
   private address: AddressInfo | null = null;
 
   constructor(
@@ -72,6 +76,7 @@ class HubServer implements Hub {
     this.metrics = new HubMetrics(() => this.snapshot());
     this.rooms = new RoomMethods(this.registry, options, this.metrics, log.child({ component: 'rooms' }));
     this.dispatcher = new InvocationDispatcher(this.rooms.table(), options.limits, this.metrics, log);
+    this.web = new WebAssets(options.path);
     this.server = createServer((req, res) => {
       this.onRequest(req, res).catch((err: unknown) => {
         this.log.error({ err }, 'request failed');
@@ -163,7 +168,8 @@ class HubServer implements Hub {
     const hubPath = this.options.path;
     const isNegotiate = path === `${hubPath}/negotiate`;
     if (path !== hubPath && !isNegotiate) {
-      sendText(res, 404, 'not found');
+      if (this.web.handles(path)) await this.web.serve(req, res, path);
+      else sendText(res, 404, 'not found');
       return;
     }
     if (req.method === 'OPTIONS') {
@@ -259,12 +265,12 @@ class HubServer implements Hub {
     const session = this.sessions.get(conn);
     // While the hub shuts down, telling each client that the others "disconnected" is noise: they
     // all lose the hub at once and reconnect to the next one.
-    if (session && !this.closing) this.rooms.disconnected(session);
+    if (session && !this.shuttingDown) this.rooms.disconnected(session);
     const remove = (): void => {
       const key = this.keys.get(conn);
       if (key !== undefined && this.connections.get(key) === conn) this.connections.delete(key);
     };
-    if (conn.transportName === 'LongPolling' && !this.closing) setTimeout(remove, CLOSED_POLL_GRACE_MS).unref();
+    if (conn.transportName === 'LongPolling' && !this.shuttingDown) setTimeout(remove, CLOSED_POLL_GRACE_MS).unref();
     else remove();
   }
 
@@ -430,6 +436,9 @@ class HubServer implements Hub {
   // -------------------------------------------------------------- shutdown
 
   close(): Promise<void> {
+    // Set before shutdown() runs: it closes connections synchronously, and their close handlers
+    // must already know the hub is going away.
+    this.shuttingDown = true;
     this.closing ??= this.shutdown();
     return this.closing;
   }

@@ -3,8 +3,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import type { FileReceived } from '../../src/index.js';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { startHub, type FileFailed, type FileReceived, type Hub } from '../../src/index.js';
 import { useHub } from '../helpers/hub.js';
 import { nextEvent, p2pTo, useAgent } from '../helpers/agents.js';
 
@@ -56,30 +56,85 @@ describe('file transfer', () => {
     expect(progress.length).toBeGreaterThan(10);
   });
 
-  it('continues across a P2P → relay → P2P switch in the middle without starting over', async () => {
+  it('a 20 MiB file to a P2P and a relay-only peer continues across a P2P → relay switch in the middle', async () => {
     const hub = await useHub();
     const src = tempDir('rtc-src-');
-    const file = makeFile(src, 'switch.bin', 8 * MiB);
-    const dir = tempDir('rtc-dst-');
+    const file = makeFile(src, 'switch.bin', 20 * MiB);
     const a = await useAgent(hub.url);
-    const b = await useAgent(hub.url, { downloadDir: dir });
+    const b = await useAgent(hub.url, { downloadDir: tempDir('rtc-dst-') });
+    const c = await useAgent(hub.url, { downloadDir: tempDir('rtc-dst-'), tryNative: false });
     const room = await a.join('switch');
     const rb = await b.join('switch');
+    await c.join('switch');
+    await expect.poll(() => room.peers().length).toBe(2);
     await Promise.all([p2pTo(a, 1), p2pTo(b, 1)]);
     const paths: string[] = [];
-    a.on('path-changed', (c) => paths.push(c.to));
+    a.on('path-changed', (x) => paths.push(x.to));
     let switched = false;
     a.on('file-progress', (p) => {
-      if (!switched && p.direction === 'send' && p.bytes >= 3 * MiB) {
+      if (!switched && p.direction === 'send' && p.peerId === rb.selfId && p.bytes >= 6 * MiB) {
         switched = true;
         room.restartP2P(rb.selfId);
       }
     });
-    const received = nextEvent<FileReceived>(b, 'file-received', () => true, 60_000);
+    const atB = nextEvent<FileReceived>(b, 'file-received', () => true, 60_000);
+    const atC = nextEvent<FileReceived>(c, 'file-received', () => true, 60_000);
     const result = await room.sendFile(file.path);
     expect(result.sha256).toBe(file.sha256);
-    expect((await received).sha256).toBe(file.sha256);
+    expect(result.deliveredTo).toHaveLength(2);
+    expect((await atB).sha256).toBe(file.sha256);
+    expect((await atC).sha256).toBe(file.sha256);
+    expect(switched).toBe(true);
     expect(paths).toContain('relay');
+  });
+
+  it('continues over relay while the hub is killed and restarted mid-transfer', async () => {
+    let hub: Hub = await startHub({ host: '127.0.0.1', port: 0 });
+    const port = hub.port;
+    onTestFinished(() => hub.close());
+    const src = tempDir('rtc-src-');
+    const file = makeFile(src, 'restart.bin', 12 * MiB);
+    const opts = { tryNative: false, reconnectIntervalMs: 100 };
+    const a = await useAgent(hub.url, opts);
+    const b = await useAgent(hub.url, { ...opts, downloadDir: tempDir('rtc-dst-') });
+    const room = await a.join('restart');
+    await b.join('restart');
+    await expect.poll(() => room.peers().length).toBe(1);
+    let restarted: Promise<void> | undefined;
+    a.on('file-progress', (p) => {
+      if (!restarted && p.direction === 'send' && p.bytes >= 3 * MiB) {
+        restarted = (async () => {
+          await hub.close();
+          hub = await startHub({ host: '127.0.0.1', port });
+        })();
+      }
+    });
+    const received = nextEvent<FileReceived>(b, 'file-received', () => true, 60_000);
+    const result = await room.sendFile(file.path);
+    await restarted;
+    expect(result.sha256).toBe(file.sha256);
+    expect((await received).sha256).toBe(file.sha256);
+    expect(a.stats().hubReconnects).toBeGreaterThanOrEqual(1);
+  });
+
+  it('removes and reports a transfer whose bytes do not match, writing nothing', async () => {
+    const hub = await useHub();
+    const dir = tempDir('rtc-dst-');
+    const a = await useAgent(hub.url);
+    const b = await useAgent(hub.url, { downloadDir: dir });
+    const room = await a.join('corrupt');
+    await b.join('corrupt');
+    await expect.poll(() => room.peers().length).toBe(1);
+    const failed = nextEvent<FileFailed>(b, 'file-failed', () => true);
+    // What a broken or lying sender puts on the wire: bytes whose hash is not the one announced.
+    const id = randomBytes(9).toString('base64url');
+    const data = Buffer.from('these bytes are not what the hash says');
+    await room.sendSystem({ t: 'offer', id, name: 'report.txt', size: data.length });
+    const idBytes = Buffer.from(id);
+    await room.sendSystem(new Uint8Array(Buffer.concat([Buffer.from([1, idBytes.length]), idBytes, data])));
+    await room.sendSystem({ t: 'end', id, sha256: '0'.repeat(64), size: data.length });
+    expect(await failed).toMatchObject({ direction: 'receive', name: 'report.txt', reason: 'SHA-256 mismatch: the file is corrupt' });
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   it('lands hostile file names safely inside the download directory', async () => {

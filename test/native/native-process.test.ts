@@ -51,7 +51,9 @@ describe('node-datachannel in a process', () => {
     'a process that opens and closes links exits by itself within 3 s (%s close)',
     async (mode) => {
       const result = await runNode(['--import', 'tsx', EXIT_FIXTURE, mode, '3'], 20_000);
-      expect(result.stderr).toBe('');
+      // The fixture's pair helper may retry a setup whose DTLS handshake failed under load
+      // (native-notes.md, "DTLS handshake failures under load"); nothing else may be printed.
+      expect(result.stderr.split('\n').filter((l) => l !== '' && !l.startsWith('openPair: retrying')).join('\n')).toBe('');
       expect(result.code).toBe(0);
       const report = JSON.parse(result.stdout.trim()) as { closedAt: number; setupMs: number[] };
       console.info(`${mode}: exit ${result.exitAfterLineMs!.toFixed(0)} ms after the last close; setup ms ${report.setupMs.join(', ')}`);

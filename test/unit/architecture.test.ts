@@ -21,6 +21,8 @@ const ALLOWED: Record<string, string[]> = {
   agent: ['room', 'transport', 'signaling', 'crypto', 'protocol', 'base'],
   daemon: ['agent', 'room', 'transport', 'signaling', 'crypto', 'protocol', 'base'],
   hub: ['protocol', 'base'],
+  // Browser code (served by the hub as files, never imported by it): only modules free of Node APIs.
+  web: ['protocol', 'room', 'base'],
   cli: ['daemon', 'agent', 'room', 'transport', 'signaling', 'crypto', 'protocol', 'hub', 'base'],
   index: ['daemon', 'agent', 'room', 'transport', 'signaling', 'crypto', 'protocol', 'hub', 'base'],
 };

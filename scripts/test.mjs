@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+// `npm test`: runs vitest, inside a fresh network namespace that has only `lo` when this machine
+// allows it (root and unshare, as on CI). There every ICE agent — node-datachannel, Chromium,
+// coturn — can only gather and check loopback candidates, whatever interfaces the host has.
+// RTC_AGENT_TEST_NETNS=0 runs on the host network instead.
+import { spawnSync } from 'node:child_process';
+
+const args = process.argv.slice(2);
+const vitest = ['npx', 'vitest', 'run', ...args];
+const quote = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+function namespaceWorks() {
+  if (process.env.RTC_AGENT_TEST_NETNS === '0' || process.platform !== 'linux') return false;
+  return spawnSync('unshare', ['-n', 'sh', '-c', 'ip link set lo up'], { stdio: 'ignore' }).status === 0;
+}
+
+let result;
+if (namespaceWorks()) {
+  console.log('tests run in a network namespace with only the loopback interface');
+  result = spawnSync('unshare', ['-n', 'sh', '-c', `ip link set lo up && exec ${vitest.map(quote).join(' ')}`], { stdio: 'inherit' });
+} else {
+  console.log('tests run on the host network (no network namespace: needs root and unshare); agents still bind ICE to 127.0.0.1');
+  result = spawnSync(vitest[0], vitest.slice(1), { stdio: 'inherit' });
+}
+process.exitCode = result.status ?? 1;
