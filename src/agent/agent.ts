@@ -59,6 +59,8 @@ export class Agent extends EventEmitter<AgentEvents> {
    */
   private readonly joining = new Map<string, ((room: RoomSession) => void)[]>();
   private readonly agentKey = randomBytes(24).toString('base64url');
+  /** Tells peers which running process this is: a restarted agent gets fresh delivery state. */
+  private readonly instance = randomBytes(8).toString('base64url');
   private closing: Promise<void> | null = null;
   private hubReconnects = 0;
   private acceptFile: AgentOptions['acceptFile'];
@@ -180,7 +182,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (this.closing) throw new RtcAgentError(ErrorCode.CLOSED, 'agent is closed');
     const existing = this.rooms.get(room);
     if (existing) return existing;
-    const capabilities = { native: this.native, ...(this.e2ee ? this.e2ee.capabilities() : {}) };
+    const capabilities = { native: this.native, instance: this.instance, ...(this.e2ee ? this.e2ee.capabilities() : {}) };
     const hello = { agentKey: this.agentKey, name: this.settings.name, capabilities, meta: options.meta ?? {} };
     let roomKey: RoomKey | undefined;
     if (this.e2ee && this.settings.roomSecret !== undefined) {

@@ -30,6 +30,10 @@ export interface Capabilities {
   native: boolean;
   /** Base64 X25519 public key when the agent does E2EE. */
   e2eePublicKey?: string;
+  /** Base64 X25519 per-process session key (E2EE). */
+  e2eeSessionKey?: string;
+  /** Random per running agent: the same peer id with another instance is a restarted peer. */
+  instance?: string;
   /** Anything else a client wants peers to know (feature flags). */
   [key: string]: unknown;
 }

@@ -93,6 +93,14 @@ export const DEFAULT_PEER_RESUME_MS = 120_000;
 /** Room for the SignalR envelope around a Relay payload (method, room, peer id, JSON). */
 const RELAY_ENVELOPE_BYTES = 512;
 
+/**
+ * Whether two announcements of a peer id come from the same running agent: agents announce a random
+ * `instance` per process. Without one (other clients), a re-announcement counts as the same.
+ */
+function sameInstance(a: Participant, b: Participant): boolean {
+  return a.capabilities.instance === b.capabilities.instance;
+}
+
 /** Turns what `send()` accepts into flags and bytes. */
 export function encodeMessage(data: unknown): { flags: number; payload: Uint8Array } {
   if (typeof data === 'string') return { flags: FrameFlag.Text, payload: Buffer.from(data, 'utf8') };
@@ -114,7 +122,7 @@ export class RoomSession extends EventEmitter<RoomEvents> {
   readonly name: string;
   private selfInfo: Participant;
   private readonly peersById = new Map<string, PeerSession>();
-  private readonly vanished = new Map<string, { delivery: DeliveryState; at: number }>();
+  private readonly vanished = new Map<string, { delivery: DeliveryState; participant: Participant; at: number }>();
   private ticker: NodeJS.Timeout;
   private closed = false;
   private maxMessageBytes: number;
@@ -248,10 +256,13 @@ export class RoomSession extends EventEmitter<RoomEvents> {
   onPeerJoined(p: Participant): void {
     if (p.peerId === this.selfId) return;
     const existing = this.peersById.get(p.peerId);
-    if (existing) {
+    if (existing && sameInstance(existing.participant, p)) {
       existing.update(p);
       return;
     }
+    // Same peer id, new process (e.g. a restart with a persisted key): its numbering starts over,
+    // so ours must too.
+    if (existing) this.removePeer(existing, 'restarted');
     this.addPeer(p, true);
   }
 
@@ -319,7 +330,9 @@ export class RoomSession extends EventEmitter<RoomEvents> {
     };
     const kept = this.vanished.get(p.peerId);
     this.vanished.delete(p.peerId);
-    const session = new PeerSession(p, env, kept?.delivery);
+    // Resume delivery only with the very same process: a new one expects numbering from the start.
+    const resume = kept && sameInstance(kept.participant, p) ? kept.delivery : undefined;
+    const session = new PeerSession(p, env, resume);
     this.peersById.set(p.peerId, session);
     this.log.info({ peer: p.peerId, name: p.name, native: p.capabilities.native }, 'peer joined');
     if (announce) this.emit('peer-joined', { room: this.name, ...session.info() });
@@ -330,7 +343,7 @@ export class RoomSession extends EventEmitter<RoomEvents> {
     this.peersById.delete(peer.peerId);
     peer.close(reason);
     this.files.peerGone(peer.peerId);
-    if (reason !== 'left') this.vanished.set(peer.peerId, { delivery: peer.delivery, at: Date.now() });
+    if (reason !== 'left' && reason !== 'restarted') this.vanished.set(peer.peerId, { delivery: peer.delivery, participant: peer.participant, at: Date.now() });
     this.log.info({ peer: peer.peerId, reason }, 'peer left');
     this.emit('peer-left', { room: this.name, peerId: peer.peerId, name: peer.participant.name, reason });
   }

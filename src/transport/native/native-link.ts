@@ -311,7 +311,7 @@ export class NativeLink extends EventEmitter<NativeLinkEvents> {
     this.#pendingLocalCandidates = [];
     for (const c of pending) {
       if (this.state === 'closed') return; // a listener may have closed the link
-      this.#emitSafe('signal', { type: 'candidate', candidate: c.candidate, mid: c.mid, sessionId: this.sessionId });
+      this.#emitSafe('signal', { type: 'candidate', candidate: w3cCandidate(c.candidate), mid: c.mid, sessionId: this.sessionId });
     }
   }
 
@@ -321,7 +321,7 @@ export class NativeLink extends EventEmitter<NativeLinkEvents> {
       this.#pendingLocalCandidates.push({ candidate, mid });
       return;
     }
-    this.#emitSafe('signal', { type: 'candidate', candidate, mid, sessionId: this.sessionId });
+    this.#emitSafe('signal', { type: 'candidate', candidate: w3cCandidate(candidate), mid, sessionId: this.sessionId });
   }
 
   #onRemoteDataChannel(dc: NativeDataChannel): void {
@@ -481,6 +481,14 @@ function unwrapListenerError(body: () => void): void {
  * 1 s retransmit. As DTLS server, the answerer is ready first, and the offerer (client) can only
  * start DTLS after it has the answer. native-notes.md#dtls-role-and-the-1-s-setup.
  */
+/**
+ * libdatachannel reports candidates as SDP attribute lines (`a=candidate:…`); the room contract
+ * (and every browser's addIceCandidate) uses the W3C form without `a=`. libdatachannel accepts both.
+ */
+export function w3cCandidate(candidate: string): string {
+  return candidate.startsWith('a=') ? candidate.slice(2) : candidate;
+}
+
 export function answerAsDtlsServer(sdp: string): string {
   return sdp.replace(/^a=setup:actpass(?=\r?$)/gm, 'a=setup:active');
 }
