@@ -1,6 +1,6 @@
 /**
  * Two rtc-agent agents (the built dist/) in this process, joined to one room on the bench hub,
- * ICE on loopback only (iceBindAddress 127.0.0.1, no STUN), no RTC_AGENT_* from the shell
+ * ICE on loopback only (iceBindAddress 127.0.0.1 unless overridden per side, no STUN), no RTC_AGENT_* from the shell
  * (env: {}), each with its own temp dir for the E2EE identity, known peers and downloads.
  * Resolves once both sides report the expected path (and E2EE, when on) to each other.
  */
@@ -21,6 +21,11 @@ export interface AgentPairOptions {
   native: boolean;
   logLevel: 'warn' | 'error' | 'silent';
   setupTimeoutMs?: number;
+  /**
+   * Per-side overrides of the agent options above (e.g. TURN: iceTransportPolicy 'relay', turnUrl,
+   * and a distinct iceBindAddress per side), applied last.
+   */
+  agentOptions?: { a?: Partial<AgentOptions>; b?: Partial<AgentOptions> };
 }
 
 export interface AgentPair extends Pipe {
@@ -50,6 +55,7 @@ export async function openAgentPair(dist: Dist, name: string, o: AgentPairOption
       env: {},
     };
     if (o.e2ee) Object.assign(options, { enableE2ee: true, roomSecret: 'bench-room-secret', identityFile: path.join(dir, 'identity.json') });
+    Object.assign(options, o.agentOptions?.[side]);
     return createAgent(options);
   };
   const a = await make('a');

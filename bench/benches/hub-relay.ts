@@ -62,7 +62,8 @@ const SUBJECTS: Subject[] = [
   },
 ];
 
-function scenarios(quick: boolean): ScenarioSpec[] {
+/** The relay scenarios (also used by aspnet-relay, so both benches measure the same load). */
+export function relayScenarios(quick: boolean): ScenarioSpec[] {
   const rounds = quick ? 1 : 5;
   const maxMs = quick ? 1_000 : 2_000;
   const throughput = { count: 20_000, maxMs, rounds };
@@ -153,7 +154,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
   const runs: ScenarioRun[] = [];
   const failures: { scenario: string; subject: string; error: string }[] = [];
   const servers = new Map<string, ServerChild>();
-  const all = scenarios(ctx.quick);
+  const all = relayScenarios(ctx.quick);
   const specs = ctx.scenarios.length ? all.filter((s) => ctx.scenarios.includes(s.id)) : all;
   if (specs.length === 0) throw new Error(`no scenario matches ${ctx.scenarios.join(', ')}; have ${all.map((s) => s.id).join(', ')}`);
 

@@ -1,6 +1,8 @@
-/** Every bench run.ts knows. Add P2P, E2EE, ASP.NET hub, TURN benches here as they are written. */
+/** Every bench run.ts knows, in the order a full run goes through them. Add new ones here. */
 import type { BenchModule } from '../lib/types.js';
 import { agentPathsBench } from './agent-paths.js';
+import { aspnetRelayBench } from './aspnet-relay.js';
 import { hubRelayBench } from './hub-relay.js';
+import { turnBench } from './turn.js';
 
-export const BENCHES: readonly BenchModule[] = [hubRelayBench, agentPathsBench];
+export const BENCHES: readonly BenchModule[] = [hubRelayBench, agentPathsBench, aspnetRelayBench, turnBench];

@@ -34,15 +34,23 @@ const live = new Set<ChildProcess>();
 
 export async function startServerChild(scriptPath: string, options: StartServerOptions = {}): Promise<ServerChild> {
   const script = scriptPath.startsWith('file:') ? fileURLToPath(scriptPath) : scriptPath;
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', tsxLoader, script, ...(options.args ?? [])], {
+  return startCommandChild(process.execPath, [...(options.nodeArgs ?? []), '--import', tsxLoader, script, ...(options.args ?? [])], script, options);
+}
+
+/**
+ * Same contract for a server that is not a Node script (e.g. `dotnet some.dll`): own process, URL
+ * on the first stdout line, stdin kept as a pipe (the server should exit when it closes), SIGTERM
+ * then SIGKILL on stop. `label` names it in errors. `options.nodeArgs`/`args` are ignored here.
+ */
+export async function startCommandChild(command: string, argv: string[], label: string, options: StartServerOptions = {}): Promise<ServerChild> {
+  const script = label;
+  const child = spawn(command, argv, {
     cwd: options.cwd,
     env: { ...process.env, ...options.env },
     // stdin stays a pipe: the child exits when it closes, so a crashed bench leaves no orphan server.
     stdio: ['pipe', 'pipe', 'pipe'],
   });
-  live.add(child);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  void exited.then(() => live.delete(child));
+  const exited = trackChild(child);
 
   let stderr = '';
   child.stderr!.setEncoding('utf8');
@@ -90,6 +98,24 @@ export async function startServerChild(scriptPath: string, options: StartServerO
       }
     },
   };
+}
+
+/**
+ * Registers a child the bench spawned itself (e.g. turnserver, which prints no URL) so the abort
+ * paths kill it too; resolves when it exits.
+ */
+export function trackChild(child: ChildProcess): Promise<void> {
+  live.add(child);
+  const exited = new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+    // A spawn failure (e.g. ENOENT) emits 'error' and never 'exit'.
+    child.once('error', () => {
+      if (child.pid === undefined) resolve();
+    });
+  });
+  void exited.then(() => live.delete(child));
+  return exited;
 }
 
 /** Last-resort cleanup for abort paths. */
