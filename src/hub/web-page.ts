@@ -21,6 +21,7 @@ export const WEB_MODULES: Readonly<Record<string, string>> = {
   '/web/page.js': 'web/page.js',
   '/web/browser-room.js': 'web/browser-room.js',
   '/web/browser-peer.js': 'web/browser-peer.js',
+  '/web/e2ee.js': 'web/e2ee.js',
   '/protocol/frames.js': 'protocol/frames.js',
   '/protocol/room-contract.js': 'protocol/room-contract.js',
   '/room/reliable.js': 'room/reliable.js',
@@ -92,6 +93,10 @@ export function renderWebPage(hubPath: string): string {
   #peers li { padding: .3rem 0; border-bottom: 1px solid #8882; }
   #peers .id, #peers .detail { font-size: .75rem; opacity: .7; display: block; }
   #peers .e2ee { font-size: .75rem; color: #c33; display: block; }
+  #peers .e2ee[data-e2ee="ready"] { color: #18853b; }
+  #peers .fingerprint, #fingerprint { font-family: ui-monospace, monospace; font-size: .75rem; display: block; }
+  #fingerprint { display: inline; opacity: .8; }
+  .lock { font-size: .8rem; margin-left: .3rem; }
   footer { border-top: 1px solid #8884; padding: .6rem 1rem; }
   #send-form input { flex: 1; }
 </style>
@@ -104,10 +109,13 @@ export function renderWebPage(hubPath: string): string {
   <form id="join-form">
     <label>Room <input id="room" name="room" required maxlength="64" pattern="[A-Za-z0-9][A-Za-z0-9._\\-]{0,63}" value="lobby"></label>
     <label>Name <input id="name" name="name" maxlength="64" placeholder="your name"></label>
+    <label title="end-to-end encryption, interoperable with agents started with --e2ee"><input id="e2ee" type="checkbox"> E2EE</label>
+    <label>Room secret <input id="room-secret" type="password" autocomplete="off" placeholder="optional (E2EE)" size="12"></label>
     <button id="join" type="submit">Join</button>
     <button id="leave" type="button" hidden>Leave</button>
   </form>
   <span id="status" role="status">not connected</span>
+  <span id="fingerprint"></span>
 </header>
 <main>
   <ul id="log" aria-live="polite"></ul>

@@ -9,8 +9,22 @@
  * only modules without Node dependencies (protocol/frames, protocol/room-contract types,
  * room/reliable, errors); the hub serves exactly those files (src/hub/web-page.ts).
  *
- * What a browser peer does not do (yet): E2EE (a peer that announces E2EE keys gets nothing and
- * its sealed frames are dropped), file transfer (System messages are ignored), unreliable sends.
+ * E2EE (when the page joined with it on): the same rules as the agent's peer-session.ts. Every
+ * DATA payload to an E2EE peer is sealed (e2ee.ts, WebCrypto) and every DATA/UNRELIABLE frame from
+ * it must open, or it is dropped before the reliable layer; nothing is sent to a peer without E2EE
+ * and its plaintext is dropped. With E2EE off, a peer that announces E2EE keys gets nothing (it
+ * would drop plaintext) and its sealed frames are dropped.
+ *
+ * WebCrypto is asynchronous while ReliableSender.push seals synchronously, so an encrypted send
+ * runs on a per-peer chain: it seals every chunk for the seqs the sender will assign next
+ * (lastSeq + 1 …), then pushes them all in one synchronous step with a seal callback that returns
+ * the sealed bytes after checking the header is the one they were sealed for. Only that chain
+ * pushes, so the seqs cannot move in between; the cipher reserves each (epoch, seq) when a seal
+ * starts and refuses to seal it twice, so a nonce is never reused even if something did go wrong.
+ * Opening is asynchronous too: sealed frames go through a per-peer chain, so they reach the
+ * reliable layer in arrival order.
+ *
+ * What a browser peer does not do (yet): file transfer (System messages are ignored), unreliable sends.
  */
 import {
   BUNDLE_ENTRY_OVERHEAD_BYTES,
@@ -26,6 +40,7 @@ import {
 } from '../protocol/frames.js';
 import type { IceServer, Participant, SignalPayload } from '../protocol/room-contract.js';
 import { MessageAssembler, ReliableReceiver, ReliableSender, chunk, type AssembledMessage } from '../room/reliable.js';
+import { DATA_SEAL_OVERHEAD_BYTES, peerE2eeKeys, type E2eeSession, type RoomKey, type WebPeerCipher } from './e2ee.js';
 
 /** DataChannel labels; the same as src/transport/native/native-link.ts (the offerer creates both). */
 export const RELIABLE_LABEL = 'rtc-agent/reliable';
@@ -65,7 +80,21 @@ export interface BrowserMessage {
   /** The path the message's last frame came over. */
   path: LinkPath;
   reliable: boolean;
+  /** The message was sealed end to end (and opened here). */
+  encrypted: boolean;
 }
+
+/** The page's E2EE state with one peer. */
+export type PeerE2eeState =
+  /** The page joined without E2EE. */
+  | 'off'
+  /** The page does E2EE, the peer announces no keys: nothing goes either way. */
+  | 'peer-has-none'
+  /** Deriving the pairwise keys (a few ms after the peer appears). */
+  | 'deriving'
+  | 'ready'
+  /** The peer's keys are unusable (malformed, low-order point): nothing goes either way. */
+  | 'error';
 
 export interface PeerView {
   peerId: string;
@@ -75,8 +104,17 @@ export interface PeerView {
   path: PeerPath;
   p2p: 'none' | 'connecting' | 'open' | 'waiting-retry';
   rttMs: number | undefined;
-  /** The peer does E2EE, which the page cannot: nothing is sent to it. */
+  /** The peer announces E2EE keys (it drops plaintext). */
   encrypted: boolean;
+  e2ee: PeerE2eeState;
+  /** The peer's identity fingerprint, once the pairwise keys are derived (compare it out of band). */
+  fingerprint: string | undefined;
+  /** Messages can go to this peer: both sides do E2EE (keys usable), or neither does. */
+  canSend: boolean;
+  /** Why not, when not. */
+  cannotSendReason: string | undefined;
+  /** Frames from the peer dropped because they were not sealed or did not open. */
+  e2eeDropped: number;
   unackedBytes: number;
   messagesSent: number;
   messagesReceived: number;
@@ -98,6 +136,8 @@ export interface BrowserPeerEnv {
   changed(peer: BrowserPeer, reason: string): void;
   warn(text: string): void;
   debug(text: string): void;
+  /** Set when the page joined with E2EE: its session and the room key (room secret), if any. */
+  e2ee: { room: string; session: E2eeSession; roomKey: RoomKey | undefined } | undefined;
 }
 
 // ------------------------------------------------------------------------------------ helpers
@@ -430,12 +470,24 @@ export class BrowserPeer {
   private closed = false;
   private encryptedWarned = false;
   private readonly counters = { messagesSent: 0, messagesReceived: 0, p2pFailures: 0 };
+  /** E2EE with this peer (env.e2ee set): the cipher once derived. */
+  private cipher: WebPeerCipher | null = null;
+  private cipherPromise: Promise<WebPeerCipher | null> = Promise.resolve(null);
+  private cipherState: PeerE2eeState = 'off';
+  private cipherError: string | undefined;
+  private e2eeDropped = 0;
+  private readonly e2eeWarned = new Set<string>();
+  /** Encrypted sends, one after another (see the file comment). */
+  private sendChain: Promise<void> = Promise.resolve();
+  /** Sealed frames being opened, in arrival order. */
+  private openChain: Promise<void> = Promise.resolve();
 
   constructor(
     participant: Participant,
     private readonly env: BrowserPeerEnv,
   ) {
     this.participant = participant;
+    this.setupCipher();
     this.relay = new RelayQueue(
       (payload) => env.relay(participant.peerId, payload),
       () => env.relayBundleBytes(),
@@ -459,10 +511,77 @@ export class BrowserPeer {
     return this.linkOpen;
   }
 
-  /** The peer does E2EE: it drops plaintext, and the page cannot seal (not supported yet). */
+  /** The peer does E2EE: it drops plaintext (peer-session.ts peerRequiresE2ee). */
   get encrypted(): boolean {
     const key = this.participant.capabilities.e2eePublicKey;
     return typeof key === 'string' && key.length > 0;
+  }
+
+  /** The peer's fingerprint as this page derived it (undefined until the keys are ready). */
+  get fingerprint(): string | undefined {
+    return this.cipher?.peerFingerprint;
+  }
+
+  /** Why nothing can be sent to this peer, or undefined if it can (peer-session.ts requireCipher/canSend). */
+  get cannotSendReason(): string | undefined {
+    if (!this.env.e2ee) {
+      return this.encrypted ? `${this.participant.name} requires end-to-end encryption — turn on E2EE (and rejoin) to talk to it` : undefined;
+    }
+    switch (this.cipherState) {
+      case 'peer-has-none':
+        return `${this.participant.name} does not support end-to-end encryption; refusing to send it plaintext`;
+      case 'error':
+        return `${this.participant.name}'s end-to-end encryption keys are unusable (${this.cipherError ?? 'unknown error'}); nothing is sent to it`;
+      default:
+        return undefined; // 'deriving' sends wait for the keys on the send chain
+    }
+  }
+
+  /** Derives the pairwise cipher from the peer's announced keys (peer-session.ts setupCipher). */
+  private setupCipher(): void {
+    const e2ee = this.env.e2ee;
+    if (!e2ee) {
+      this.cipherState = 'off';
+      return;
+    }
+    this.cipher = null;
+    this.cipherError = undefined;
+    let keys: ReturnType<typeof peerE2eeKeys>;
+    try {
+      keys = peerE2eeKeys(this.participant.capabilities);
+    } catch (err) {
+      this.failCipher(err);
+      return;
+    }
+    if (!keys) {
+      this.cipherState = 'peer-has-none';
+      this.cipherPromise = Promise.resolve(null);
+      return;
+    }
+    this.cipherState = 'deriving';
+    const pending = e2ee.session.cipherFor({ room: e2ee.room, roomKey: e2ee.roomKey, selfId: this.env.selfId, peerId: this.peerId, peerKeys: keys }).then(
+      (cipher) => {
+        if (this.cipherPromise !== pending) return cipher; // the peer re-announced other keys meanwhile
+        this.cipher = cipher;
+        this.cipherState = 'ready';
+        this.env.changed(this, 'e2ee keys ready');
+        return cipher;
+      },
+      (err: unknown) => {
+        if (this.cipherPromise === pending) this.failCipher(err);
+        return null;
+      },
+    );
+    this.cipherPromise = pending;
+  }
+
+  private failCipher(err: unknown): void {
+    this.cipher = null;
+    this.cipherState = 'error';
+    this.cipherError = errorText(err);
+    this.cipherPromise = Promise.resolve(null);
+    this.env.warn(`${this.participant.name}: unusable end-to-end encryption keys: ${this.cipherError}`);
+    this.env.changed(this, 'e2ee keys unusable');
   }
 
   /** The lower peer id offers, the other answers (as agents do): a pair negotiates once. */
@@ -483,6 +602,11 @@ export class BrowserPeer {
       p2p: this.linkOpen ? 'open' : this.link ? 'connecting' : this.retryTimer ? 'waiting-retry' : 'none',
       rttMs: this.rtt,
       encrypted: this.encrypted,
+      e2ee: this.cipherState,
+      fingerprint: this.fingerprint,
+      canSend: this.cannotSendReason === undefined,
+      cannotSendReason: this.cannotSendReason,
+      e2eeDropped: this.e2eeDropped,
       unackedBytes: this.sender.unackedBytes,
       ...this.counters,
     };
@@ -491,7 +615,9 @@ export class BrowserPeer {
   /** The peer re-announced itself (rejoin, new capabilities). */
   update(participant: Participant): void {
     const wasNative = this.participant.capabilities.native === true;
+    const oldKeys = JSON.stringify([this.participant.capabilities.e2eePublicKey, this.participant.capabilities.e2eeSessionKey]);
     this.participant = participant;
+    if (oldKeys !== JSON.stringify([participant.capabilities.e2eePublicKey, participant.capabilities.e2eeSessionKey])) this.setupCipher();
     if (!wasNative && participant.capabilities.native === true) this.maybeStartP2P();
     this.env.changed(this, 'updated');
   }
@@ -658,13 +784,28 @@ export class BrowserPeer {
 
   // ---------------------------------------------------------------------------- sending
 
-  /** Sends one reliable message (chunked into DATA frames) on the current path. */
+  /**
+   * Sends one reliable message (chunked into DATA frames) on the current path; with E2EE, sealed
+   * (asynchronously: a sealing failure is reported through env.warn). Throws when the message
+   * cannot go to this peer at all: never plaintext to an E2EE peer, or with E2EE on to a peer without.
+   */
   sendReliable(flags: number, payload: Uint8Array): void {
     if (this.closed) throw new Error(`${this.participant.name} is gone`);
-    if (this.encrypted) throw new Error(`${this.participant.name} is an encrypted peer — not supported in the browser`);
+    const cannot = this.cannotSendReason;
+    if (cannot !== undefined) throw new Error(cannot);
     if (payload.length > MAX_OUTGOING_MESSAGE_BYTES) throw new Error(`message too large (${payload.length} bytes; at most ${MAX_OUTGOING_MESSAGE_BYTES})`);
     if (this.sender.unackedBytes >= SEND_WINDOW_BYTES) {
       throw new Error(`${this.sender.unackedBytes} bytes to ${this.participant.name} are still unacknowledged; try again later`);
+    }
+    if (this.env.e2ee) {
+      this.counters.messagesSent++;
+      const sealedFlags = (flags | FrameFlag.Encrypted) & ~FrameFlag.More;
+      this.sendChain = this.sendChain
+        .then(() => this.sendSealed(sealedFlags, payload))
+        .catch((err: unknown) => {
+          if (!this.closed) this.env.warn(`not sent to ${this.participant.name}: ${errorText(err)}`);
+        });
+      return;
     }
     const now = Date.now();
     const pieces = chunk(payload, CHUNK_BYTES - DATA_HEADER_BYTES);
@@ -675,6 +816,33 @@ export class BrowserPeer {
       if (this.transmit(entry.bytes, 'reliable')) entry.sentAt = now;
     }
     if (this.receiver.ackDue) this.receiver.markAcked(); // the piggybacked ack told the peer
+  }
+
+  /** One encrypted message: seal every chunk for the next seqs, then push them all at once. */
+  private async sendSealed(flags: number, payload: Uint8Array): Promise<void> {
+    const cipher = await this.cipherPromise;
+    if (this.closed) return;
+    if (!cipher) throw new Error(this.cannotSendReason ?? `no end-to-end encryption keys for ${this.participant.name}`);
+    const timestamp = Date.now();
+    const pieces = chunk(payload, CHUNK_BYTES - DATA_HEADER_BYTES - DATA_SEAL_OVERHEAD_BYTES);
+    const firstSeq = this.sender.lastSeq + 1;
+    const headers = pieces.map((_, i) => ({ flags: flags | (i < pieces.length - 1 ? FrameFlag.More : 0), epoch: this.epoch, seq: firstSeq + i, timestamp }));
+    const sealed = await Promise.all(pieces.map((piece, i) => cipher.sealData(headers[i]!, piece)));
+    if (this.closed) return;
+    if (this.sender.lastSeq + 1 !== firstSeq) throw new Error('internal: the sequence moved while sealing; message dropped');
+    const now = Date.now();
+    for (let i = 0; i < pieces.length; i++) {
+      const h = headers[i]!;
+      const entry = this.sender.push(h.flags, pieces[i]!, timestamp, this.receiver.cumulativeAck, (header) => {
+        if (header.seq !== h.seq || header.epoch !== h.epoch || header.flags !== h.flags || header.timestamp !== h.timestamp) {
+          throw new Error(`internal: DATA seq ${header.seq} was sealed for another header`);
+        }
+        return sealed[i]!;
+      });
+      if (this.transmit(entry.bytes, 'reliable')) entry.sentAt = now;
+    }
+    if (this.receiver.ackDue) this.receiver.markAcked();
+    this.env.changed(this, 'sent');
   }
 
   // ---------------------------------------------------------------------------- receiving
@@ -703,11 +871,18 @@ export class BrowserPeer {
     this.lastHeard = Date.now();
     switch (frame.kind) {
       case FrameKind.Data:
-        if (this.plaintext(frame.flags)) this.onData(frame, path);
+        if (this.env.e2ee) {
+          const f = frame;
+          this.openSealed(f.flags, (cipher) => cipher.openData(f), (payload) => this.onData({ ...f, payload }, path));
+        } else if (this.plaintext(frame.flags)) this.onData(frame, path);
         return;
-      case FrameKind.Unreliable:
-        if (this.plaintext(frame.flags)) this.emitMessage({ flags: frame.flags, payload: frame.payload, timestamp: frame.timestamp, firstSeq: 0 }, path, false);
+      case FrameKind.Unreliable: {
+        const f = frame;
+        const emit = (payload: Uint8Array): void => this.emitMessage({ flags: f.flags, payload, timestamp: f.timestamp, firstSeq: 0 }, path, false);
+        if (this.env.e2ee) this.openSealed(f.flags, (cipher) => cipher.openUnreliable(f), emit);
+        else if (this.plaintext(f.flags)) emit(f.payload);
         return;
+      }
       case FrameKind.Ack:
         if (frame.epoch === this.epoch) this.sender.onAck(frame.ack);
         return;
@@ -723,14 +898,52 @@ export class BrowserPeer {
     }
   }
 
-  /** Sealed frames cannot be opened here; they are dropped (before the reliable layer) with one warning. */
+  /** E2EE off: sealed frames cannot be opened; they are dropped (before the reliable layer) with one warning. */
   private plaintext(flags: number): boolean {
     if ((flags & FrameFlag.Encrypted) === 0) return true;
     if (!this.encryptedWarned) {
       this.encryptedWarned = true;
-      this.env.warn(`${this.participant.name} sends end-to-end encrypted messages — not supported in the browser`);
+      this.env.warn(`${this.participant.name} sends end-to-end encrypted messages — turn on E2EE (and rejoin) to read them`);
     }
     return false;
+  }
+
+  /**
+   * E2EE on (peer-session.ts openPayload): an unsealed frame is dropped; a sealed one is opened on
+   * the open chain and only its plaintext goes on (a frame that fails never reaches the reliable
+   * layer, so a forgery cannot advance sequence numbers). Failures are warned about once per kind.
+   */
+  private openSealed(flags: number, open: (cipher: WebPeerCipher) => Promise<Uint8Array>, deliver: (payload: Uint8Array) => void): void {
+    if ((flags & FrameFlag.Encrypted) === 0) {
+      this.dropE2ee('plaintext', `dropped unencrypted messages from ${this.participant.name}: this page requires end-to-end encryption`);
+      return;
+    }
+    this.openChain = this.openChain.then(async () => {
+      const cipher = await this.cipherPromise;
+      if (this.closed) return;
+      if (!cipher) {
+        this.dropE2ee('no-keys', `dropped encrypted messages from ${this.participant.name}: ${this.cannotSendReason ?? 'no end-to-end encryption keys for it'}`);
+        return;
+      }
+      let payload: Uint8Array;
+      try {
+        payload = await open(cipher);
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        this.dropE2ee(typeof code === 'string' ? code : 'open', `from ${this.participant.name}: ${errorText(err)}`);
+        return;
+      }
+      if (!this.closed) deliver(payload);
+    });
+  }
+
+  private dropE2ee(kind: string, text: string): void {
+    this.e2eeDropped++;
+    if (!this.e2eeWarned.has(kind)) {
+      this.e2eeWarned.add(kind);
+      this.env.warn(text);
+    }
+    this.env.changed(this, 'e2ee drop');
   }
 
   private onData(frame: DataFrame, path: LinkPath): void {
@@ -776,6 +989,7 @@ export class BrowserPeer {
       data: m.payload,
       path,
       reliable,
+      encrypted: (m.flags & FrameFlag.Encrypted) !== 0,
     };
     if (isJson || isText) {
       const text = utf8Decoder.decode(m.payload);

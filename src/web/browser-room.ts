@@ -19,6 +19,7 @@ import {
   type SignalPayload,
 } from '../protocol/room-contract.js';
 import { BrowserPeer, randomId, type BrowserMessage, type PeerView } from './browser-peer.js';
+import { E2eeSession, deriveRoomKey, type Identity, type RoomKey } from './e2ee.js';
 
 /** The SignalR UMD bundle's global. */
 function signalR(): typeof SignalRModule {
@@ -62,6 +63,13 @@ export interface JoinOptions {
    * its peers under a new id.
    */
   agentKey?: string;
+  /**
+   * End-to-end encryption (as an agent with --e2ee): the page announces its keys on Join, seals
+   * everything to E2EE peers, sends nothing to peers without E2EE and drops their plaintext.
+   * `identity` defaults to a fresh one (not persisted); `roomSecret` is stretched with scrypt as
+   * the agents do (room-key.ts) and must match theirs.
+   */
+  e2ee?: { identity?: Identity; roomSecret?: string };
   handlers: BrowserRoomHandlers;
 }
 
@@ -87,6 +95,8 @@ export class BrowserRoom {
   private readonly hello: JoinHello;
   private readonly handlers: BrowserRoomHandlers;
   private readonly utf8 = new TextEncoder();
+  /** Peers already told they cannot get a broadcast (once each, as room-session.ts warnCannotSend). */
+  private readonly cannotSendWarned = new Set<string>();
 
   private constructor(
     private readonly conn: SignalRModule.HubConnection,
@@ -94,20 +104,38 @@ export class BrowserRoom {
     name: string,
     handlers: BrowserRoomHandlers,
     agentKey: string,
+    private readonly e2ee: { session: E2eeSession; roomKey: RoomKey | undefined } | undefined,
   ) {
     this.handlers = handlers;
     this.hello = {
       agentKey,
       name,
-      capabilities: { native: typeof RTCPeerConnection === 'function', client: 'browser' },
+      capabilities: { native: typeof RTCPeerConnection === 'function', client: 'browser', ...(e2ee ? e2ee.session.capabilities() : {}) },
       meta: { client: 'browser' },
     };
+  }
+
+  /** This page's E2EE fingerprint in this room (undefined without E2EE). */
+  get fingerprint(): string | undefined {
+    return this.e2ee?.session.fingerprint;
+  }
+
+  /** Whether this room uses a room secret (E2EE only). */
+  get hasRoomSecret(): boolean {
+    return this.e2ee?.roomKey !== undefined;
   }
 
   /** Connects to the hub and joins `room`. */
   static async join(options: JoinOptions): Promise<BrowserRoom> {
     if (!ROOM_NAME_PATTERN.test(options.room)) {
       throw new Error('invalid room name: use 1-64 of A-Z a-z 0-9 . _ - starting with a letter or digit');
+    }
+    let e2ee: { session: E2eeSession; roomKey: RoomKey | undefined } | undefined;
+    if (options.e2ee) {
+      // Both before connecting: a slow scrypt must not hold a joined-but-silent member in the room.
+      const session = await E2eeSession.create(options.e2ee.identity);
+      const secret = options.e2ee.roomSecret;
+      e2ee = { session, roomKey: secret === undefined || secret === '' ? undefined : await deriveRoomKey(options.room, secret) };
     }
     const lib = signalR();
     const http: SignalRModule.IHttpConnectionOptions = {};
@@ -119,7 +147,7 @@ export class BrowserRoom {
       .withStatefulReconnect()
       .configureLogging(lib.LogLevel.Warning)
       .build();
-    const room = new BrowserRoom(conn, options.room, options.name, options.handlers, options.agentKey ?? randomId(24));
+    const room = new BrowserRoom(conn, options.room, options.name, options.handlers, options.agentKey ?? randomId(24), e2ee);
     room.wire();
     try {
       await conn.start();
@@ -157,6 +185,15 @@ export class BrowserRoom {
     if (to !== undefined && targets.length === 0) throw new Error(`no peer ${to} in room ${this.room}`);
     const result: SendResult = { sentTo: [], skipped: [] };
     for (const peer of targets) {
+      // A broadcast goes to every peer that can read it; the others are named once, never sent plaintext.
+      const cannot = peer.cannotSendReason;
+      if (to === undefined && cannot !== undefined) {
+        if (!this.cannotSendWarned.has(peer.peerId)) {
+          this.cannotSendWarned.add(peer.peerId);
+          result.skipped.push({ name: peer.participant.name, reason: cannot });
+        }
+        continue;
+      }
       try {
         peer.sendReliable(FrameFlag.Text, payload);
         result.sentTo.push(peer.peerId);
@@ -262,11 +299,13 @@ export class BrowserRoom {
       changed: (changedPeer, reason) => this.onPeerChanged(changedPeer, reason),
       warn: (text) => this.notice(text, 'warn'),
       debug: (text) => this.handlers.debug?.(text),
+      e2ee: this.e2ee ? { room: this.room, ...this.e2ee } : undefined,
     });
     this.peersById.set(p.peerId, peer);
     this.lastPath.set(p.peerId, peer.path);
     if (announce) this.notice(`${p.name} joined`, 'info');
-    if (peer.encrypted) this.notice(`${p.name} is an encrypted peer — not supported in the browser; nothing is sent to it`, 'warn');
+    const cannot = peer.cannotSendReason;
+    if (cannot !== undefined) this.notice(`${cannot}; nothing is sent to it`, 'warn');
     this.handlers.peersChanged();
   }
 

@@ -5,7 +5,12 @@
  * in browser-room.ts and browser-peer.ts; this file is only the DOM. User-supplied text is only ever
  * set as textContent.
  *
- * URL parameters prefill the form: `?room=ops&name=alice`; `&join=1` joins at once. A token for a
+ * E2EE (checkbox): the page does end-to-end encryption as agents with --e2ee do (e2ee.ts), with an
+ * optional room secret that must match the agents'. The page's identity is generated per page load
+ * (not persisted): its fingerprint, shown in the header, changes on every reload. Each peer shows
+ * its fingerprint; sealed messages carry a lock.
+ *
+ * URL parameters prefill the form: `?room=ops&name=alice`; `&e2ee=1` ticks E2EE; `&join=1` joins at once. A token for a
  * hub with auth goes in the fragment (`#token=…`), which the browser never sends to the server.
  */
 import { BrowserRoom } from './browser-room.js';
@@ -22,6 +27,9 @@ const ui = {
   room: byId<HTMLInputElement>('room'),
   name: byId<HTMLInputElement>('name'),
   join: byId<HTMLButtonElement>('join'),
+  e2ee: byId<HTMLInputElement>('e2ee'),
+  roomSecret: byId<HTMLInputElement>('room-secret'),
+  fingerprint: byId<HTMLElement>('fingerprint'),
   leave: byId<HTMLButtonElement>('leave'),
   status: byId<HTMLElement>('status'),
   log: byId<HTMLUListElement>('log'),
@@ -93,6 +101,12 @@ function logNotice(text: string, level: 'info' | 'warn' | 'error'): void {
   append(li);
 }
 
+function lock(): HTMLSpanElement {
+  const l = span('lock', '🔒');
+  l.title = 'end-to-end encrypted';
+  return l;
+}
+
 function logIncoming(m: BrowserMessage): void {
   scheduleRender(); // the peer's counters changed
   const li = document.createElement('li');
@@ -100,17 +114,21 @@ function logIncoming(m: BrowserMessage): void {
   li.dataset.direction = 'in';
   li.dataset.from = m.from;
   li.dataset.path = m.path;
+  li.dataset.encrypted = String(m.encrypted);
   const body = m.kind === 'binary' ? `<${(m.data as Uint8Array).length} bytes>` : (m.text ?? '');
   li.append(span('time', timeOf(m.timestamp)), span('who', `${m.name}:`), span('text', body), pathBadge(m.path));
+  if (m.encrypted) li.append(lock());
   append(li);
 }
 
-function logOutgoing(text: string, toName: string, paths: string[]): void {
+function logOutgoing(text: string, toName: string, paths: string[], encrypted: boolean): void {
   const li = document.createElement('li');
   li.className = 'msg';
   li.dataset.direction = 'out';
+  li.dataset.encrypted = String(encrypted);
   li.append(span('time', timeOf(Date.now())), span('who', `me → ${toName}:`), span('text', text));
   for (const p of new Set(paths)) li.append(pathBadge(p));
+  if (encrypted) li.append(lock());
   append(li);
 }
 
@@ -124,6 +142,22 @@ function describe(p: PeerView): string {
   parts.push(`${p.messagesSent}↑ ${p.messagesReceived}↓`);
   if (p.unackedBytes > 0) parts.push(`${p.unackedBytes} B unacked`);
   return parts.join(' · ');
+}
+
+/** The peer's E2EE line in the peer list, if any. */
+function e2eeText(p: PeerView): string | undefined {
+  switch (p.e2ee) {
+    case 'off':
+      return p.encrypted ? 'encrypted peer — turn on E2EE (and rejoin) to talk to it' : undefined;
+    case 'peer-has-none':
+      return 'no end-to-end encryption — nothing is sent to it';
+    case 'deriving':
+      return '🔒 deriving keys…';
+    case 'ready':
+      return `🔒 end-to-end encrypted${p.e2eeDropped > 0 ? ` · ${p.e2eeDropped} frame(s) dropped (did not open)` : ''}`;
+    case 'error':
+      return `unusable E2EE keys — nothing is sent to it${p.cannotSendReason ? ` (${p.cannotSendReason})` : ''}`;
+  }
 }
 
 let renderPending = false;
@@ -146,15 +180,27 @@ function renderPeers(): void {
     li.dataset.name = p.name;
     li.dataset.path = p.path;
     li.dataset.unacked = String(p.unackedBytes);
+    li.dataset.e2ee = p.e2ee;
+    if (p.fingerprint !== undefined) li.dataset.fingerprint = p.fingerprint;
     li.append(span('name', p.name), pathBadge(p.path), span('id', p.peerId), span('detail', describe(p)));
-    if (p.encrypted) li.append(span('e2ee', 'encrypted peer — not supported in the browser'));
+    const e2ee = e2eeText(p);
+    if (e2ee !== undefined) {
+      const e = span('e2ee', e2ee);
+      e.dataset.e2ee = p.e2ee;
+      li.append(e);
+    }
+    if (p.fingerprint !== undefined) {
+      const fp = span('fingerprint', p.fingerprint);
+      fp.title = `${p.name}'s identity fingerprint: compare it with what ${p.name} shows (e.g. /verify)`;
+      li.append(fp);
+    }
     return li;
   });
   ui.peers.replaceChildren(...items);
 
   const selected = ui.to.value;
   const options = [new Option('everyone', '')];
-  for (const p of peers) if (!p.encrypted) options.push(new Option(p.name, p.peerId));
+  for (const p of peers) if (p.canSend) options.push(new Option(p.name, p.peerId));
   ui.to.replaceChildren(...options);
   ui.to.value = options.some((o) => o.value === selected) ? selected : '';
 }
@@ -164,6 +210,12 @@ function renderPeers(): void {
 function setJoined(joined: boolean): void {
   ui.room.disabled = joined;
   ui.name.disabled = joined;
+  ui.e2ee.disabled = joined;
+  ui.roomSecret.disabled = joined;
+  if (!joined) {
+    ui.fingerprint.textContent = '';
+    delete ui.fingerprint.dataset.fingerprint;
+  }
   ui.join.hidden = joined;
   ui.join.disabled = false;
   ui.leave.hidden = !joined;
@@ -183,14 +235,25 @@ function showSelf(): void {
   const self = room.self;
   ui.status.textContent = `in room ${room.room} as ${self?.name ?? '?'} (${room.selfId})`;
   ui.status.dataset.selfId = room.selfId;
+  const fp = room.fingerprint;
+  if (fp !== undefined) {
+    ui.fingerprint.textContent = `🔒 E2EE${room.hasRoomSecret ? ' with room secret' : ''} · your fingerprint ${fp}`;
+    ui.fingerprint.dataset.fingerprint = fp;
+  }
   document.title = `${room.room} · rtc-agent chat`;
 }
 
 async function join(): Promise<void> {
   const roomName = ui.room.value.trim();
   const name = ui.name.value.trim();
+  const e2ee = ui.e2ee.checked;
+  const secret = ui.roomSecret.value;
+  if (!e2ee && secret !== '') {
+    logNotice('a room secret only means something with E2EE: tick E2EE or clear the room secret', 'error');
+    return;
+  }
   ui.join.disabled = true;
-  ui.status.textContent = `joining ${roomName}…`;
+  ui.status.textContent = e2ee && secret !== '' ? `deriving the room key and joining ${roomName}…` : `joining ${roomName}…`;
   try {
     const joined = await BrowserRoom.join({
       hubUrl,
@@ -198,6 +261,7 @@ async function join(): Promise<void> {
       name,
       ...(token ? { accessToken: token } : {}),
       ...(nextAgentKey() ?? {}),
+      ...(e2ee ? { e2ee: secret === '' ? {} : { roomSecret: secret } } : {}),
       handlers: {
         message: logIncoming,
         peersChanged: scheduleRender,
@@ -254,9 +318,11 @@ function send(): void {
     const result = room.send(text, to);
     const toName = to === undefined ? 'everyone' : (peers.find((p) => p.peerId === to)?.name ?? to);
     const paths = peers.filter((p) => result.sentTo.includes(p.peerId)).map((p) => p.path);
-    logOutgoing(text, toName, paths);
+    logOutgoing(text, toName, paths, room.fingerprint !== undefined);
     for (const s of result.skipped) logNotice(`not sent to ${s.name}: ${s.reason}`, 'warn');
-    if (result.sentTo.length === 0 && result.skipped.length === 0) logNotice('nobody else is in the room yet', 'info');
+    if (result.sentTo.length === 0 && result.skipped.length === 0) {
+      logNotice(peers.length === 0 ? 'nobody else is in the room yet' : 'no peer here can receive it (see the warnings above)', peers.length === 0 ? 'info' : 'warn');
+    }
     ui.message.value = '';
   } catch (err) {
     logNotice(`not sent: ${(err as Error).message}`, 'error');
@@ -267,6 +333,7 @@ function send(): void {
 
 ui.room.value = params.get('room') ?? ui.room.value;
 ui.name.value = params.get('name') ?? `browser-${Math.random().toString(36).slice(2, 6)}`;
+if (params.get('e2ee') === '1') ui.e2ee.checked = true;
 ui.joinForm.addEventListener('submit', (e) => {
   e.preventDefault();
   if (!room) void join();

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { describe, expect, it, onTestFailed, onTestFinished } from 'vitest';
+import { deriveRoomKey } from '../../src/crypto/index.js';
 import { derivePeerId } from '../../src/protocol/peer-id.js';
 import { SIGNALR_BUNDLE_PATH, WEB_MODULES, WebAssets } from '../../src/hub/web-page.js';
 import { spawnChildAgent, type ChildAgent } from '../helpers/agents.js';
@@ -184,7 +185,8 @@ async function useBrowser(): Promise<Browser> {
 interface ChatPage {
   page: Page;
   console: string[];
-  join(room: string, name: string): Promise<string>;
+  /** Joins; `e2ee` ticks the E2EE box (and fills the room secret) first. */
+  join(room: string, name: string, e2ee?: { secret?: string }): Promise<string>;
   leave(): Promise<void>;
   send(text: string): Promise<void>;
   /** Resolves when the peer list shows `name` on `path`. */
@@ -203,9 +205,11 @@ async function openChat(browser: Browser, origin: string): Promise<ChatPage> {
   return {
     page,
     console: lines,
-    async join(room, name) {
+    async join(room, name, e2ee) {
       await page.fill('#room', room);
       await page.fill('#name', name);
+      await page.setChecked('#e2ee', e2ee !== undefined);
+      await page.fill('#room-secret', e2ee?.secret ?? '');
       await page.click('#join');
       const status = page.locator('#status[data-self-id]');
       await status.waitFor({ timeout: 10_000 });
@@ -337,7 +341,7 @@ describe.skipIf(!HAS_CHROMIUM || !BUILT)('browser chat with CLI agents (Chromium
     await alice.received('cli-agent', 'echo:still here', 'p2p');
   });
 
-  it('shows an E2EE agent as an encrypted peer and sends it nothing (E2EE is not in the page yet)', async () => {
+  it('with E2EE off, shows an E2EE agent as an encrypted peer and sends it nothing', async () => {
     const hub = await useHub();
     const origin = new URL(hub.url).origin;
     const keys = mkdtempSync(join(tmpdir(), 'rtc-agent-web-e2ee-'));
@@ -357,15 +361,159 @@ describe.skipIf(!HAS_CHROMIUM || !BUILT)('browser chat with CLI agents (Chromium
     chat = await openChat(browser, origin);
     const selfId = await chat.join('sealed', 'browser-user');
     const peer = chat.page.locator('#peers li[data-name="sealed-agent"]');
-    await peer.locator('.e2ee', { hasText: 'encrypted peer — not supported in the browser' }).waitFor({ timeout: 10_000 });
+    await peer.locator('.e2ee', { hasText: 'encrypted peer — turn on E2EE' }).waitFor({ timeout: 10_000 });
     await chat.send('are you there?');
     await chat.page.locator('#log li.system', { hasText: 'not sent to sealed-agent' }).waitFor({ timeout: 5_000 });
+    expect(await chat.page.locator('#to option').allTextContents()).toEqual(['everyone']);
     // The agent refuses to send it plaintext, as it does to any peer without E2EE.
     child.command({ cmd: 'send', data: 'sealed hello', to: selfId });
     const refused = await child.next((e) => e.event === 'error');
     expect(refused.message).toMatch(/requires end-to-end encryption|does not support end-to-end encryption/);
     expect(child.events.filter((e) => e.event === 'message')).toEqual([]);
     expect(await chat.page.locator('#log li[data-direction="in"]').count()).toBe(0);
+  });
+
+  /** An E2EE child agent (identity in a fresh temp dir), optionally with a room secret. */
+  function e2eeAgent(hubUrl: string, name: string, room: string, extra: Record<string, string> = {}, options: { blockNative?: boolean } = {}): ChildAgent {
+    const keys = mkdtempSync(join(tmpdir(), 'rtc-agent-web-e2ee-'));
+    onTestFinished(() => rmSync(keys, { recursive: true, force: true }));
+    return spawnChildAgent(
+      { RTC_AGENT_HUB_URL: hubUrl, RTC_AGENT_NAME: name, RTC_AGENT_ENABLE_E2EE: 'true', RTC_AGENT_IDENTITY_FILE: join(keys, 'identity.json'), ROOM: room, ECHO: '1', ...extra },
+      options,
+    );
+  }
+
+  it('E2EE on: chats end to end encrypted with an E2EE agent over P2P, both ways, fingerprints matching', async () => {
+    const hub = await useHub();
+    const origin = new URL(hub.url).origin;
+    const child = e2eeAgent(hub.url, 'sealed-agent', 'sealed');
+    let chat: ChatPage | undefined;
+    dumpOnFailure(() => chat, child);
+    const ready = await child.next((e) => e.event === 'ready');
+    expect(ready.fingerprint).toMatch(/^([0-9A-F]{4} ){7}[0-9A-F]{4}$/);
+    const browser = await useBrowser();
+    chat = await openChat(browser, origin);
+    const selfId = await chat.join('sealed', 'browser-user', {});
+    const pageFingerprint = (await chat.page.locator('#fingerprint').getAttribute('data-fingerprint'))!;
+    expect(pageFingerprint).toMatch(/^([0-9A-F]{4} ){7}[0-9A-F]{4}$/);
+    // The page shows the agent's fingerprint as the agent reports it.
+    const peer = chat.page.locator('#peers li[data-name="sealed-agent"][data-e2ee="ready"]');
+    await peer.waitFor({ timeout: 10_000 });
+    expect(await peer.getAttribute('data-fingerprint')).toBe(ready.fingerprint);
+    expect(await peer.locator('.fingerprint').textContent()).toBe(ready.fingerprint);
+    await chat.peerOn('sealed-agent', 'p2p');
+    await child.next((e) => e.event === 'path-changed' && e.peerId === selfId && e.to === 'p2p');
+
+    // Page -> agent (sealed, opened by the agent's PeerCipher) and the echo back (sealed by the agent, opened by WebCrypto).
+    await chat.send('hello sealed agent');
+    const atAgent = await child.next((e) => e.event === 'message' && e.from === selfId);
+    expect(atAgent).toMatchObject({ kind: 'text', text: 'hello sealed agent', path: 'p2p', encrypted: true });
+    await chat.received('sealed-agent', 'echo:hello sealed agent', 'p2p');
+    child.command({ cmd: 'send', data: 'sealed hello browser', to: selfId });
+    await chat.received('sealed-agent', 'sealed hello browser', 'p2p');
+    // A message bigger than one chunk (sealed per chunk, reassembled after opening), both ways.
+    const big = `big:${'0123456789abcdef'.repeat(3000)}`;
+    await chat.send(big);
+    expect(await child.next((e) => e.event === 'message' && e.from === selfId && e.text === big)).toMatchObject({ encrypted: true, path: 'p2p' });
+    await chat.page.waitForFunction(
+      (want) => Array.from(document.querySelectorAll('#log li[data-direction="in"][data-path="p2p"] .text')).some((e) => e.textContent === want),
+      `echo:${big}`,
+      { timeout: 10_000 },
+    );
+    // Every message in the page is marked encrypted, with a lock; the agent acknowledged everything.
+    const incoming = chat.page.locator('#log li[data-direction="in"]');
+    expect(await incoming.count()).toBe(3);
+    expect(await chat.page.locator('#log li[data-direction="in"][data-encrypted="true"] .lock').count()).toBe(3);
+    expect(await chat.page.locator('#log li[data-direction="out"][data-encrypted="true"] .lock').count()).toBe(2);
+    await chat.page.locator('#peers li[data-name="sealed-agent"][data-unacked="0"]').waitFor({ timeout: 5_000 });
+    const msgs = child.events.filter((e) => e.event === 'message');
+    expect(msgs.every((e) => e.encrypted === true)).toBe(true);
+    // The agent saw no errors (nothing failed to open) and the page dropped nothing.
+    expect(child.events.filter((e) => e.event === 'agent-error')).toEqual([]);
+    expect(await chat.page.locator('#log li.system.error').count()).toBe(0);
+    await screenshot(chat.page, 'browser-chat-e2ee.png');
+  });
+
+  it('E2EE on: a matching room secret works (relay too); a mismatched one delivers nothing and says why', async () => {
+    const hub = await useHub();
+    const origin = new URL(hub.url).origin;
+    const good = e2eeAgent(hub.url, 'good-agent', 'secret-room', { RTC_AGENT_ROOM_SECRET: 'open sesame' }, { blockNative: true });
+    const bad = e2eeAgent(hub.url, 'bad-agent', 'secret-room', { RTC_AGENT_ROOM_SECRET: 'wrong secret' });
+    let chat: ChatPage | undefined;
+    dumpOnFailure(() => chat, good);
+    dumpOnFailure(() => chat, bad);
+    const goodReady = await good.next((e) => e.event === 'ready');
+    await bad.next((e) => e.event === 'ready');
+    const browser = await useBrowser();
+    chat = await openChat(browser, origin);
+    const selfId = await chat.join('secret-room', 'browser-user', { secret: 'open sesame' });
+    await expect(chat.page.locator('#fingerprint').textContent()).resolves.toContain('with room secret');
+    await chat.page.locator('#peers li[data-name="good-agent"][data-e2ee="ready"]').waitFor({ timeout: 10_000 });
+    expect(await chat.page.locator('#peers li[data-name="good-agent"]').getAttribute('data-fingerprint')).toBe(goodReady.fingerprint);
+    await chat.peerOn('good-agent', 'relay');
+    await chat.page.locator('#peers li[data-name="bad-agent"][data-e2ee="ready"]').waitFor({ timeout: 10_000 });
+    await chat.peerOn('bad-agent', 'p2p');
+    await good.next((e) => e.event === 'peer-joined' && e.peerId === selfId);
+
+    // Broadcast: the good agent opens it (relay), the bad one cannot (room secret differs).
+    await chat.send('secret hello');
+    expect(await good.next((e) => e.event === 'message' && e.from === selfId)).toMatchObject({ text: 'secret hello', encrypted: true, path: 'relay' });
+    await chat.received('good-agent', 'echo:secret hello', 'relay');
+    const refused = await bad.next((e) => e.event === 'agent-error' && e.code === 'RTC_ERR_E2EE_ROOM_SECRET_MISMATCH');
+    expect(refused.message).toContain('different room secret');
+    // The bad agent's messages do not open in the page: nothing delivered, a clear warning.
+    bad.command({ cmd: 'send', data: 'you cannot read this', to: selfId });
+    await chat.page.locator('#log li.system.error', { hasText: 'different room secret' }).waitFor({ timeout: 10_000 });
+    await chat.page.locator('#peers li[data-name="bad-agent"] .e2ee', { hasText: 'dropped' }).waitFor({ timeout: 5_000 });
+    good.command({ cmd: 'send', data: 'still readable', to: selfId });
+    await chat.received('good-agent', 'still readable', 'relay');
+    expect(await chat.page.locator('#log li[data-direction="in"]').filter({ has: chat.page.locator('.who', { hasText: 'bad-agent:' }) }).count()).toBe(0);
+    expect(bad.events.filter((e) => e.event === 'message')).toEqual([]);
+  });
+
+  it('E2EE on: a peer without E2EE gets nothing and its plaintext is not shown', async () => {
+    const hub = await useHub();
+    const origin = new URL(hub.url).origin;
+    const child = spawnChildAgent({ RTC_AGENT_HUB_URL: hub.url, RTC_AGENT_NAME: 'plain-agent', ROOM: 'mixed', ECHO: '1' });
+    let chat: ChatPage | undefined;
+    dumpOnFailure(() => chat, child);
+    await child.next((e) => e.event === 'ready');
+    const browser = await useBrowser();
+    chat = await openChat(browser, origin);
+    const selfId = await chat.join('mixed', 'browser-user', {});
+    await chat.page.locator('#peers li[data-name="plain-agent"][data-e2ee="peer-has-none"]').waitFor({ timeout: 10_000 });
+    await chat.send('plain?');
+    await chat.page.locator('#log li.system', { hasText: 'not sent to plain-agent' }).waitFor({ timeout: 5_000 });
+    child.command({ cmd: 'send', data: 'plaintext to an E2EE page', to: selfId });
+    const refused = await child.next((e) => e.event === 'error');
+    expect(refused.message).toMatch(/requires end-to-end encryption/);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(child.events.filter((e) => e.event === 'message')).toEqual([]);
+    expect(await chat.page.locator('#log li[data-direction="in"]').count()).toBe(0);
+  });
+
+  it("runs the page's WebCrypto E2EE in Chromium: scrypt test vector and the agent's room key", async () => {
+    const hub = await useHub();
+    const browser = await useBrowser();
+    const chat = await openChat(browser, new URL(hub.url).origin);
+    // A string, so the test runner does not rewrite the dynamic import (the page's own module loads it).
+    const out = (await chat.page.evaluate(`(async () => {
+      const e2ee = await import('/web/e2ee.js');
+      const hex = (b) => [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+      const enc = new TextEncoder();
+      const started = performance.now();
+      const room = hex((await e2ee.deriveRoomKey('lobby', 'Cafe\\u0301 secret')).key);
+      return {
+        vector: hex(await e2ee.scrypt(enc.encode('password'), enc.encode('NaCl'), 1024, 8, 16, 64)),
+        room,
+        roomMs: performance.now() - started,
+        identity: (await e2ee.generateIdentity()).fingerprint,
+      };
+    })()`)) as { vector: string; room: string; roomMs: number; identity: string };
+    expect(out.vector).toBe('fdbabe1c9d3472007856e7190d01e9fe7c6ad7cbc8237830e77376634b3731622eaf30d92e22a3886ff109279d9830dac727afb94a83ee6d8360cbdfa2cc0640');
+    expect(out.room).toBe((await deriveRoomKey('lobby', 'Cafe\u0301 secret')).key.toString('hex'));
+    expect(out.identity).toMatch(/^([0-9A-F]{4} ){7}[0-9A-F]{4}$/);
+    console.log(`room key (scrypt N=2^15, r=8) in Chromium: ${Math.round(out.roomMs)} ms`);
   });
 
   it('chats over the hub relay with an agent whose native binding cannot load', async () => {
