@@ -6,8 +6,6 @@
  * rounds interleaved. The ASP.NET hub is built once (cached in interop/aspnet-hub/bin, rebuilt
  * only when a source is newer than the DLL); without `dotnet` its column is null, with a note.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync, statSync, utimesSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,11 +15,9 @@ import type { BenchContext, BenchModule, BenchResult, ResultRow } from '../lib/t
 import { signalrClientFactory } from '../relay/clients.js';
 import { NOISY_OTHER_PCT, runScenario, type ScenarioRun, type SubjectEntry } from '../relay/scenarios.js';
 import { relayScenarios } from './hub-relay.js';
+import { ASPNET_DIR, DOTNET_ENV, aspNetHubArgs, aspNetHubUpToDate, buildAspNetHub, probeDotnet } from '../../interop/support/aspnet-hub.js';
 
 const HUB_SERVER = fileURLToPath(new URL('../servers/hub-server.ts', import.meta.url));
-const ASPNET_DIR = fileURLToPath(new URL('../../interop/aspnet-hub/', import.meta.url));
-const ASPNET_DLL = path.join(ASPNET_DIR, 'bin', 'Release', 'net10.0', 'RtcAgent.AspNetHub.dll');
-const BUILD_TIMEOUT_MS = 180_000;
 const START_TIMEOUT_MS = 30_000;
 /** Scenarios of hub-relay this bench runs (two clients; the brief's 1 KiB and 16 KiB messages). */
 const SCENARIO_IDS = ['pair-1KiB', 'pair-16KiB'];
@@ -37,78 +33,8 @@ const LABELS: Record<Subject, string> = {
   'aspnet-hub': 'interop/aspnet-hub (ASP.NET Core SignalR, Release build, server GC, default JSON protocol) in a dotnet child, RoomHub:MessagesPerSecond/MessageBurst lifted, MaxMessageBytes 65536',
 };
 
-/** No MSBuild server, node reuse or compiler server: nothing may outlive the bench (as in the interop test). */
-const DOTNET_ENV: NodeJS.ProcessEnv = {
-  ...process.env,
-  DOTNET_CLI_TELEMETRY_OPTOUT: '1',
-  DOTNET_NOLOGO: '1',
-  DOTNET_SKIP_FIRST_TIME_EXPERIENCE: '1',
-  DOTNET_CLI_USE_MSBUILD_SERVER: '0',
-  MSBUILDDISABLENODEREUSE: '1',
-  UseSharedCompilation: 'false',
-};
-
-/** `dotnet --version`, or the reason there is no usable SDK. */
-function probeDotnet(): { version: string } | { missing: string } {
-  const probe = spawnSync('dotnet', ['--version'], { encoding: 'utf8', env: DOTNET_ENV, timeout: 30_000 });
-  if (probe.error) return { missing: `\`dotnet\` is not on PATH (${(probe.error as NodeJS.ErrnoException).code ?? probe.error.message})` };
-  if (probe.status !== 0) return { missing: `\`dotnet --version\` failed (no .NET SDK?): ${(probe.stderr || probe.stdout).trim().slice(0, 200)}` };
-  return { version: probe.stdout.trim() };
-}
-
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (entry.name === 'bin' || entry.name === 'obj') continue;
-    const p = path.join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestSource(p) : statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-function upToDate(): boolean {
-  try {
-    return statSync(ASPNET_DLL).mtimeMs >= newestSource(ASPNET_DIR);
-  } catch {
-    return false;
-  }
-}
-
-/** `dotnet build -c Release` with a deadline; the child is tracked so the run's watchdog kills it too. */
-function buildAspNetHub(): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const args = ['build', '-c', 'Release', '-nodeReuse:false', '-p:UseSharedCompilation=false', '--nologo', '-v:q'];
-    const child = spawn('dotnet', args, { cwd: ASPNET_DIR, env: DOTNET_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
-    void trackChild(child);
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-8000)));
-    child.stderr.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-8000)));
-    const timer = setTimeout(() => child.kill('SIGKILL'), BUILD_TIMEOUT_MS);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) {
-        // MSBuild leaves an up-to-date DLL untouched (e.g. after a README edit): mark it fresh.
-        const now = new Date();
-        utimesSync(ASPNET_DLL, now, now);
-        resolve();
-      } else reject(new Error(`dotnet build failed (${signal ?? `exit ${code}`}):\n${output.slice(-4000)}`));
-    });
-  });
-}
-
 function startAspNetHub(): Promise<ServerChild> {
-  const args = [
-    ASPNET_DLL,
-    '--urls',
-    'http://127.0.0.1:0',
-    '--StopWhenStdinCloses',
-    'true',
-    '--Logging:LogLevel:Default',
-    'Warning',
+  const args = aspNetHubArgs([
     // Same limits as bench/servers/hub-server.ts: the rate limiter must not be what gets measured.
     '--RoomHub:MessagesPerSecond',
     '1000000',
@@ -118,7 +44,7 @@ function startAspNetHub(): Promise<ServerChild> {
     String(64 * 1024),
     '--RoomHub:MaxPeersPerRoom',
     '200',
-  ];
+  ]);
   return startCommandChild('dotnet', args, 'aspnet-hub (dotnet RtcAgent.AspNetHub.dll)', { cwd: ASPNET_DIR, env: DOTNET_ENV, startTimeoutMs: START_TIMEOUT_MS });
 }
 
@@ -162,10 +88,10 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     } else {
       dotnetVersion = probe.version;
       try {
-        if (!upToDate()) {
+        if (!aspNetHubUpToDate()) {
           ctx.log(`aspnet-hub: building (dotnet ${probe.version}, -c Release)...`);
           const t0 = performance.now();
-          await buildAspNetHub();
+          await buildAspNetHub((child) => void trackChild(child));
           ctx.log(`aspnet-hub: built in ${Math.round(performance.now() - t0)} ms`);
         }
         const child = await startAspNetHub();

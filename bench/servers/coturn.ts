@@ -1,16 +1,18 @@
 /**
  * Debian's coturn (`turnserver`) on 127.0.0.1 with static long-term credentials, for the TURN
- * bench. Same flags as test/helpers/coturn.ts (relay on loopback only, loopback peers allowed).
+ * bench. Flags and log parsing are shared with the tests (interop/support/coturn.ts).
  * turnserver prints no URL, so it is not a startServerChild server: ready when it answers a STUN
  * binding request; tracked by lib/child.ts so the run's abort paths kill it too.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { sleep, withTimeout } from '../lib/async.js';
 import { trackChild } from '../lib/child.js';
+import { coturnArgs, coturnVersion, freePort, relayedBytes } from '../../interop/support/coturn.js';
+
+export { coturnVersion };
 
 export interface Coturn {
   url: string;
@@ -24,22 +26,6 @@ export interface Coturn {
   stop(graceMs?: number): Promise<void>;
 }
 
-/** `turnserver --version`, or null when it is not installed. */
-export function coturnVersion(): { version: string } | { missing: string } {
-  const r = spawnSync('turnserver', ['--version'], { encoding: 'utf8', timeout: 10_000 });
-  if (r.error) return { missing: `\`turnserver\` is not on PATH (${(r.error as NodeJS.ErrnoException).code ?? r.error.message}); install Debian's coturn` };
-  if (r.status !== 0) return { missing: `\`turnserver --version\` exited ${r.status}: ${(r.stderr || r.stdout).trim().slice(0, 200)}` };
-  return { version: (r.stdout || r.stderr).trim().split('\n')[0] ?? '?' };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 const TAIL_BYTES = 16 * 1024;
 type StunBinding = (server: { host: string; port: number }, options?: { timeoutMs?: number }) => Promise<unknown>;
 
@@ -49,35 +35,8 @@ export async function startCoturn(username = 'rtc', password = 'relay-secret', s
   // The agent's own STUN client (dist/) for the readiness probe.
   const { stunBinding } = (await import(new URL('../../dist/util/stun-client.js', import.meta.url).href)) as { stunBinding: StunBinding };
   const port = await freePort();
-  const relayBase = 40000 + (port % 20000);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'rtc-agent-bench-coturn-'));
-  const child = spawn(
-    'turnserver',
-    [
-      '-n',
-      '--listening-ip=127.0.0.1',
-      '--relay-ip=127.0.0.1',
-      `--listening-port=${port}`,
-      `--min-port=${relayBase}`,
-      `--max-port=${relayBase + 200}`,
-      `--user=${username}:${password}`,
-      '--realm=rtc-agent.test',
-      '--lt-cred-mech',
-      '--fingerprint',
-      '--no-tls',
-      '--no-dtls',
-      '--no-cli',
-      // Peers are on this machine, and coturn refuses loopback peers unless told otherwise.
-      '--allow-loopback-peers',
-      '--no-multicast-peers',
-      `--userdb=${path.join(dir, 'turndb')}`,
-      `--pidfile=${path.join(dir, 'turn.pid')}`,
-      '--log-file=stdout',
-      '--simple-log',
-      '--verbose',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const child = spawn('turnserver', coturnArgs(port, username, password, dir), { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = trackChild(child);
   let tail = '';
   let partial = '';
@@ -87,10 +46,7 @@ export async function startCoturn(username = 'rtc', password = 'relay-secret', s
     tail = (tail + text).slice(-TAIL_BYTES);
     const lines = (partial + text).split('\n');
     partial = lines.pop() ?? '';
-    for (const line of lines) {
-      const m = /peer usage: .*?rb=(\d+), sp=\d+, sb=(\d+)/.exec(line);
-      if (m) relayed += Number(m[1]) + Number(m[2]);
-    }
+    for (const line of lines) relayed += relayedBytes(line);
   };
   child.stdout.on('data', onData);
   child.stderr.on('data', onData);

@@ -1,13 +1,13 @@
 /** Debian's coturn on loopback, with static long-term credentials, for TURN tests. */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onTestFinished } from 'vitest';
 import { stunBinding } from '../../src/util/stun-client.js';
+import { coturnArgs, coturnVersion, freePort } from '../../interop/support/coturn.js';
 
-export const hasCoturn = spawnSync('turnserver', ['--version']).status === 0;
+export const hasCoturn = !('missing' in coturnVersion());
 
 export interface Coturn {
   url: string;
@@ -16,46 +16,11 @@ export interface Coturn {
   log(): string;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 /** Starts turnserver on 127.0.0.1 (relaying on loopback only); stopped when the test ends. */
 export async function startCoturn(username = 'rtc', password = 'relay-secret'): Promise<Coturn> {
   const port = await freePort();
-  const relayBase = 40000 + (port % 20000);
   const dir = mkdtempSync(join(tmpdir(), 'coturn-'));
-  const child = spawn(
-    'turnserver',
-    [
-      '-n',
-      '--listening-ip=127.0.0.1',
-      '--relay-ip=127.0.0.1',
-      `--listening-port=${port}`,
-      `--min-port=${relayBase}`,
-      `--max-port=${relayBase + 200}`,
-      `--user=${username}:${password}`,
-      '--realm=rtc-agent.test',
-      '--lt-cred-mech',
-      '--fingerprint',
-      '--no-tls',
-      '--no-dtls',
-      '--no-cli',
-      // Peers are on this machine, and coturn refuses loopback peers unless told otherwise.
-      '--allow-loopback-peers',
-      '--no-multicast-peers',
-      `--userdb=${join(dir, 'turndb')}`,
-      `--pidfile=${join(dir, 'turn.pid')}`,
-      '--log-file=stdout',
-      '--simple-log',
-      '--verbose',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const child = spawn('turnserver', coturnArgs(port, username, password, dir), { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stdout.on('data', (d: Buffer) => (log += d.toString()));
   child.stderr.on('data', (d: Buffer) => (log += d.toString()));

@@ -5,87 +5,23 @@
  * drives it with the official @microsoft/signalr client and with rtc-agent agents (P2P and relay).
  * Skipped, with the reason printed, when `dotnet` is not on PATH.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readdirSync, statSync, utimesSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { AGENT_KEY_A, AGENT_KEY_B, connectClient, nextCall, record, signalR, until } from '../helpers/hub.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { inbox, p2pTo, spawnChildAgent, useAgent } from '../helpers/agents.js';
 import { ErrorCode, parseErrorCode } from '../../src/index.js';
+import { ASPNET_BUILD_TIMEOUT_MS, ASPNET_DIR, DOTNET_ENV, aspNetHubArgs, aspNetHubUpToDate, buildAspNetHub, probeDotnet } from '../../interop/support/aspnet-hub.js';
 
-const PROJECT_DIR = fileURLToPath(new URL('../../interop/aspnet-hub/', import.meta.url));
-const DLL = join(PROJECT_DIR, 'bin', 'Release', 'net10.0', 'RtcAgent.AspNetHub.dll');
-const BUILD_TIMEOUT_MS = 180_000;
 const START_TIMEOUT_MS = 30_000;
 /** Peer id the contract's test vector gives for AGENT_KEY_A without auth. */
 const PEER_ID_A = 'pQ7vkAVfuE-FbV3p';
 
-/** No MSBuild server, node reuse or compiler server: the build must leave nothing running. */
-const DOTNET_ENV: NodeJS.ProcessEnv = {
-  ...process.env,
-  DOTNET_CLI_TELEMETRY_OPTOUT: '1',
-  DOTNET_NOLOGO: '1',
-  DOTNET_SKIP_FIRST_TIME_EXPERIENCE: '1',
-  DOTNET_CLI_USE_MSBUILD_SERVER: '0',
-  MSBUILDDISABLENODEREUSE: '1',
-  UseSharedCompilation: 'false',
-};
-
-function probeDotnet(): string | undefined {
-  const probe = spawnSync('dotnet', ['--version'], { encoding: 'utf8', env: DOTNET_ENV, timeout: 30_000 });
-  if (probe.error) return `\`dotnet\` is not on PATH (${(probe.error as NodeJS.ErrnoException).code ?? probe.error.message})`;
-  if (probe.status !== 0) return `\`dotnet --version\` failed (no .NET SDK?): ${(probe.stderr || probe.stdout).trim().slice(0, 200)}`;
-  return undefined;
-}
-
-const skipReason = probeDotnet();
+const dotnet = probeDotnet();
+const skipReason = 'missing' in dotnet ? dotnet.missing : undefined;
 const hasDotnet = skipReason === undefined;
 if (!hasDotnet) console.warn(`aspnet-hub interop tests skipped: ${skipReason}; install the .NET 10 SDK to run them`);
-
-/** Newest modification time of the project's sources (not bin/ or obj/). */
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (entry.name === 'bin' || entry.name === 'obj') continue;
-    const path = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestSource(path) : statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
-function upToDate(): boolean {
-  try {
-    return statSync(DLL).mtimeMs >= newestSource(PROJECT_DIR);
-  } catch {
-    return false;
-  }
-}
-
-/** Runs `dotnet build -c Release` with a deadline. */
-function build(): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const args = ['build', '-c', 'Release', '-nodeReuse:false', '-p:UseSharedCompilation=false', '--nologo', '-v:q'];
-    const child = spawn('dotnet', args, { cwd: PROJECT_DIR, env: DOTNET_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), BUILD_TIMEOUT_MS - 5_000);
-    child.once('error', reject);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) {
-        // MSBuild leaves an up-to-date DLL untouched (e.g. after a README edit): mark it fresh so the
-        // next run skips the build.
-        const now = new Date();
-        utimesSync(DLL, now, now);
-        resolve();
-      } else reject(new Error(`dotnet build failed (${signal ?? `exit ${code}`}):\n${output.slice(-4000)}`));
-    });
-  });
-}
 
 interface AspNetHub {
   url: string;
@@ -96,8 +32,8 @@ interface AspNetHub {
 
 /** Starts the built hub on 127.0.0.1 port 0; its first stdout line is the hub URL. */
 function startAspNetHub(): Promise<AspNetHub> {
-  const child = spawn('dotnet', [DLL, '--urls', 'http://127.0.0.1:0', '--StopWhenStdinCloses', 'true', '--Logging:LogLevel:Default', 'Warning'], {
-    cwd: PROJECT_DIR,
+  const child = spawn('dotnet', aspNetHubArgs(), {
+    cwd: ASPNET_DIR,
     env: DOTNET_ENV,
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -146,9 +82,9 @@ describe.skipIf(!hasDotnet)('ASP.NET Core hub (interop/aspnet-hub)', () => {
   const url = (): string => hub!.url;
 
   beforeAll(async () => {
-    if (!upToDate()) await build();
+    if (!aspNetHubUpToDate()) await buildAspNetHub();
     hub = await startAspNetHub();
-  }, BUILD_TIMEOUT_MS + START_TIMEOUT_MS);
+  }, ASPNET_BUILD_TIMEOUT_MS + START_TIMEOUT_MS);
 
   afterAll(async () => {
     await hub?.stop();

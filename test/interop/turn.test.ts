@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { startCoturn, hasCoturn } from '../helpers/coturn.js';
+import { relayedBytes } from '../../interop/support/coturn.js';
 import { useHub } from '../helpers/hub.js';
 import { inbox, p2pTo, useAgent } from '../helpers/agents.js';
 
@@ -22,13 +23,6 @@ function doctor(args: string[]): Promise<{ code: number | null; stdout: string }
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.on('exit', (code) => resolve({ code, stdout }));
   });
-}
-
-/** Bytes coturn relayed between allocations and their peers, from its "peer usage" log lines. */
-function relayedBytes(log: string): number {
-  let total = 0;
-  for (const m of log.matchAll(/peer usage: .*?rb=(\d+), sp=\d+, sb=(\d+)/g)) total += Number(m[1]) + Number(m[2]);
-  return total;
 }
 
 describe.skipIf(!hasCoturn)('TURN (coturn)', () => {

@@ -140,7 +140,8 @@ describe('NativeLink (real node-datachannel, loopback)', () => {
     offerer.start();
     await first;
     expect(candidates.length).toBeGreaterThan(0);
-    for (const c of candidates) expect(c).toMatch(new RegExp(`^a?=?candidate:\\S+ \\d+ (UDP|udp) \\d+ ${LOOPBACK.replace(/\./g, '\\.')} \\d+ typ host`));
+    // W3C form, as browsers' addIceCandidate takes it: "candidate:…", never the SDP line "a=candidate:…".
+    for (const c of candidates) expect(c).toMatch(new RegExp(`^candidate:\\S+ \\d+ (UDP|udp) \\d+ ${LOOPBACK.replace(/\./g, '\\.')} \\d+ typ host`));
     const { offerer: o, answerer: a } = await usePair();
     expect(o.stats().localCandidateType).toBe('host');
     expect(a.stats().localCandidateType).toBe('host');
