@@ -36,7 +36,11 @@ public sealed record JoinResult(
     IReadOnlyList<Participant> Participants,
     IReadOnlyList<IceServer> IceServers,
     HubLimitsInfo Limits,
-    int ContractVersion);
+    int ContractVersion,
+    IReadOnlyList<string> Features);
+
+/// <summary>Result of Members: the room's members as the hub lists them now, the caller excluded.</summary>
+public sealed record MembersResult(string Room, IReadOnlyList<Participant> Participants);
 
 /// <summary>The hub's bounds; bound from the "RoomHub" configuration section.</summary>
 public sealed class RoomHubLimits
@@ -73,6 +77,8 @@ public sealed record JoinHello(string? AgentKey, string? Name, JsonElement Capab
 public static partial class RoomContract
 {
     public const int ContractVersion = 1;
+    /// <summary>Additions to version 1 this hub implements (src/protocol/room-contract.ts CONTRACT_FEATURES).</summary>
+    public static readonly IReadOnlyList<string> Features = ["members"];
     public const int MaxNameLength = 64;
     public const int MinAgentKeyLength = 16;
     public const int MaxAgentKeyLength = 128;

@@ -6,8 +6,8 @@ using Microsoft.AspNetCore.SignalR;
 namespace RtcAgent.AspNetHub;
 
 /// <summary>
-/// rtc-agent's room contract, version 1 (docs/room-contract.md). Client → hub: Join, Leave, Signal,
-/// Relay. Hub → client: PeerJoined, PeerLeft, Signal, Relayed. The hub stamps every sender, nothing
+/// rtc-agent's room contract, version 1 with the "members" feature (docs/room-contract.md). Client →
+/// hub: Join, Leave, Signal, Relay, Members. Hub → client: PeerJoined, PeerLeft, Signal, Relayed. The hub stamps every sender, nothing
 /// crosses rooms, and `to` must be a member of the same room.
 /// </summary>
 public sealed class RoomHub(RoomRegistry registry, RoomHubLimits limits, ILogger<RoomHub> log) : Hub
@@ -40,7 +40,17 @@ public sealed class RoomHub(RoomRegistry registry, RoomHubLimits limits, ILogger
         }
         await Clients.Clients(outcome.Others.Select(m => m.ConnectionId).ToList()).SendAsync("PeerJoined", room, self);
         log.LogDebug("{PeerId} joined {Room} ({Members} members)", self.PeerId, room, outcome.Others.Count + 1);
-        return new JoinResult(room, self, outcome.Others.Select(m => m.Participant).ToList(), limits.IceServers, limits.ToInfo(), RoomContract.ContractVersion);
+        return new JoinResult(room, self, outcome.Others.Select(m => m.Participant).ToList(), limits.IceServers, limits.ToInfo(), RoomContract.ContractVersion, RoomContract.Features);
+    }
+
+    /// <summary>
+    /// Contract feature "members": who the hub lists in the room now, the caller excluded. Clients
+    /// reconcile with it (a peer their heartbeat gave up on, a PeerJoined they missed).
+    /// </summary>
+    public MembersResult Members(string room)
+    {
+        var from = SenderIn(room);
+        return new MembersResult(room, registry.ParticipantsIn(room, from));
     }
 
     /// <summary>Idempotent: leaving a room one is not in is not an error.</summary>

@@ -106,6 +106,16 @@ public sealed class RoomRegistry
         }
     }
 
+    /// <summary>Every member of the room except <paramref name="exceptPeerId"/>, as peers see them.</summary>
+    public IReadOnlyList<Participant> ParticipantsIn(string room, string exceptPeerId)
+    {
+        lock (_gate)
+        {
+            if (!_rooms.TryGetValue(room, out var members)) return [];
+            return members.Values.Where(m => m.Participant.PeerId != exceptPeerId).Select(m => m.Participant).ToList();
+        }
+    }
+
     /// <summary>Connections of every member of the room except <paramref name="exceptPeerId"/>.</summary>
     public IReadOnlyList<string> ConnectionsIn(string room, string exceptPeerId)
     {

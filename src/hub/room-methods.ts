@@ -7,12 +7,14 @@ import { ErrorCode, RtcAgentError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { derivePeerId } from '../protocol/peer-id.js';
 import {
+  CONTRACT_FEATURES,
   ClientMethod,
   ROOM_CONTRACT_VERSION,
   describeType,
   validateHello,
   validateRoomName,
   type JoinResult,
+  type MembersResult,
   type Participant,
   type PeerLeftReason,
 } from '../protocol/room-contract.js';
@@ -55,6 +57,7 @@ export class RoomMethods {
       ['leave', (c, a) => this.leave(c, a)],
       ['signal', (c, a) => this.signal(c, a)],
       ['relay', (c, a) => this.relay(c, a)],
+      ['members', (c, a) => this.members(c, a)],
     ]);
   }
 
@@ -116,7 +119,20 @@ export class RoomMethods {
         messagesPerSecond: limits.messagesPerSecond,
       },
       contractVersion: ROOM_CONTRACT_VERSION,
+      features: [...CONTRACT_FEATURES],
     };
+  }
+
+  /**
+   * The room's members as the hub lists them now (the caller excluded). Clients use it to reconcile:
+   * a peer their heartbeat gave up on that the hub still lists, or one they missed a PeerJoined of.
+   */
+  members(caller: Caller, args: unknown[]): MembersResult {
+    expectArgs('Members', args, 1, 1);
+    const { room, from } = this.senderIn(caller, args[0]);
+    const participants: Participant[] = [];
+    for (const member of this.registry.members(room)) if (member.participant.peerId !== from) participants.push(member.participant);
+    return { room, participants };
   }
 
   /** Leaving a room one is not in is not an error: Leave is idempotent. */

@@ -6,6 +6,12 @@
 import { ErrorCode, RtcAgentError } from '../errors.js';
 
 export const ROOM_CONTRACT_VERSION = 1;
+/**
+ * Additions since version 1 that a client may use when the hub announces them (`Join`'s result
+ * `features`): `members` = the `Members` method. A hub without `features` is plain version 1.
+ */
+export const CONTRACT_FEATURES = ['members'] as const;
+export type ContractFeature = (typeof CONTRACT_FEATURES)[number];
 
 /** Client → hub methods (matched case-insensitively by SignalR servers). */
 export const HubMethod = {
@@ -13,6 +19,8 @@ export const HubMethod = {
   Leave: 'Leave',
   Signal: 'Signal',
   Relay: 'Relay',
+  /** Added in contract 1.1: the room's current members, to reconcile a client's view with the hub's. */
+  Members: 'Members',
 } as const;
 export type HubMethod = (typeof HubMethod)[keyof typeof HubMethod];
 
@@ -86,6 +94,14 @@ export interface JoinResult {
   iceServers: IceServer[];
   limits: HubLimitsInfo;
   contractVersion: number;
+  /** Optional additions this hub implements (see {@link CONTRACT_FEATURES}); absent on older hubs. */
+  features?: string[];
+}
+
+/** Result of `Members`: who the hub lists in the room right now, the caller excluded. */
+export interface MembersResult {
+  room: string;
+  participants: Participant[];
 }
 
 /** Signals are opaque to the hub; these are the shapes rtc-agent clients exchange. */
@@ -93,7 +109,14 @@ export type SignalPayload =
   | { type: 'description'; sdpType: 'offer' | 'answer'; sdp: string; sessionId?: string }
   | { type: 'candidate'; candidate: string; mid: string; sessionId?: string }
   | { type: 'restart'; sessionId?: string }
-  | { type: 'bye'; reason?: string };
+  | { type: 'bye'; reason?: string }
+  /**
+   * "Are you there, and do you list me?" — sent to a peer whose heartbeat stopped while the hub still
+   * lists it, and as the heartbeat when no data path exists. Answered with `probe-ack`. Any signal
+   * from a peer proves it alive, so either one re-admits a peer the receiver had given up on.
+   */
+  | { type: 'probe' }
+  | { type: 'probe-ack' };
 
 export type PeerLeftReason = 'left' | 'disconnected' | 'replaced';
 
