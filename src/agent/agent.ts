@@ -14,6 +14,7 @@ import { dirname, join } from 'node:path';
 import { E2eeSession, FileKnownPeers, deriveRoomKey, identityChangedError, loadOrCreateIdentity, type KnownPeers, type RoomKey } from '../crypto/index.js';
 import type { Participant } from '../protocol/room-contract.js';
 import type { FileEvents, FileOffer } from '../room/file-transfer.js';
+import { IncomingFileSlots } from '../room/incoming-file-slots.js';
 import { HubClient, type SignalingState } from '../signaling/hub-client.js';
 import { acquireNative, releaseNative, type AvailableNativeBinding } from '../transport/native/index.js';
 
@@ -67,6 +68,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   private e2ee: E2eeSession | undefined;
   private knownPeers: KnownPeers | undefined;
   private readonly roomKeys = new Map<string, RoomKey>();
+  /** Incoming files in progress, bounded per peer and in total across every room. */
+  private readonly incomingFileSlots: IncomingFileSlots;
   private wasReconnecting = false;
 
   private constructor(
@@ -80,6 +83,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.log = log;
     this.native = nativeBinding !== null;
     this.nativeReason = nativeReason;
+    this.incomingFileSlots = new IncomingFileSlots({ maxPerPeer: settings.maxIncomingFilesPerPeer, maxTotal: settings.maxIncomingFiles });
     const hubOptions: ConstructorParameters<typeof HubClient>[0] = {
       hubUrl: settings.hubUrl,
       maxReconnectAttempts: settings.maxReconnectAttempts,
@@ -203,6 +207,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       settings: this.settings,
       iceServers: [...joined.iceServers, ...this.iceServers()],
       hub: this.hub,
+      incomingFileSlots: this.incomingFileSlots,
       onClosed: (r) => {
         if (this.rooms.get(r.name) === r) this.rooms.delete(r.name);
       },

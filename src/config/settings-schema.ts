@@ -15,6 +15,7 @@ import {
   displayName,
   enumKind,
   httpUrl,
+  intKind,
   ipAddress,
   nonEmptyString,
   nonNegativeInt,
@@ -58,6 +59,9 @@ export interface AgentSettings {
   downloadDir: string;
   acceptFiles: boolean;
   maxFileBytes: number;
+  maxIncomingFilesPerPeer: number;
+  maxIncomingFiles: number;
+  fileIdleTimeoutMs: number;
 }
 
 export type SettingName = keyof AgentSettings;
@@ -87,10 +91,25 @@ export const DEFAULT_SEND_TIMEOUT_MS = 30_000;
 /** 1 GiB: big enough for logs, builds and datasets a bot passes around, small enough to refuse a disk-filler. */
 export const DEFAULT_MAX_FILE_BYTES = 1024 * 1024 * 1024;
 /**
+ * Twice what a program sending a batch of files at once needs (the CLI sends one at a time); each
+ * transfer holds an open file, so a peer flooding offers is refused past this.
+ */
+export const DEFAULT_MAX_INCOMING_FILES_PER_PEER = 8;
+/** Room for a few busy peers at once; 32 open files is a small share even of a 256-descriptor ulimit. */
+export const DEFAULT_MAX_INCOMING_FILES = 32;
+/**
+ * Twice DEFAULT_SEND_TIMEOUT_MS: a sender gives up after 30 s without acknowledgements, so a transfer
+ * silent for twice that has no live sender, and an offer never followed by data holds its slot for a
+ * minute at most.
+ */
+export const DEFAULT_FILE_IDLE_TIMEOUT_MS = 60_000;
+/**
  * No STUN servers by default, unlike the seed's Google list: no traffic to third parties unless the
  * user asks, and host candidates are enough on a LAN and on loopback (tests).
  */
 export const DEFAULT_STUN_SERVERS: readonly string[] = [];
+
+const positiveCount = intKind({ min: 1, max: Number.MAX_SAFE_INTEGER, why: 'must be a positive integer', type: 'positive integer' });
 
 interface SpecEntry<T> {
   kind: ValueKind<T>;
@@ -175,6 +194,21 @@ export const SPECS: SpecTable = {
   },
   acceptFiles: { kind: booleanKind, default: true, description: 'Accept files peers send; false refuses every offer.' },
   maxFileBytes: { kind: positiveBytes, default: DEFAULT_MAX_FILE_BYTES, description: 'Largest file accepted from a peer.' },
+  maxIncomingFilesPerPeer: {
+    kind: positiveCount,
+    default: DEFAULT_MAX_INCOMING_FILES_PER_PEER,
+    description: 'Incoming files one peer may have in progress at once; more offers are refused (`too-many`).',
+  },
+  maxIncomingFiles: {
+    kind: positiveCount,
+    default: DEFAULT_MAX_INCOMING_FILES,
+    description: 'Incoming files in progress at once from all peers together; more offers are refused (`too-many`).',
+  },
+  fileIdleTimeoutMs: {
+    kind: positiveMs,
+    default: DEFAULT_FILE_IDLE_TIMEOUT_MS,
+    description: 'An incoming file that receives no data for this long is aborted and its partial file removed (`idle`).',
+  },
 };
 
 /** The directory for rtc-agent's own files: identity key, known peers. */

@@ -10,6 +10,7 @@ import type { JoinResult, Participant, SignalPayload } from '../protocol/room-co
 import type { AvailableNativeBinding } from '../transport/native/index.js';
 import type { E2eeSession, RoomKey } from '../crypto/index.js';
 import { FileTransfers, type FileEvents, type FileOffer, type FileSent } from './file-transfer.js';
+import type { IncomingFileSlots } from './incoming-file-slots.js';
 import { PeerSession, type DeliveryState, type PeerEnv, type PeerInfo, type PeerPath, type ReceivedMessage } from './peer-session.js';
 
 export type { PeerInfo, PeerPath, ReceivedMessage } from './peer-session.js';
@@ -61,6 +62,7 @@ export interface RoomDeps {
     downloadDir: string;
     maxFileBytes: number;
     acceptFiles: boolean;
+    fileIdleTimeoutMs: number;
     iceBindAddress?: string | undefined;
     icePortRange?: { begin: number; end: number } | undefined;
     iceTransportPolicy: 'all' | 'relay';
@@ -76,6 +78,8 @@ export interface RoomDeps {
   onClosed(room: RoomSession): void;
   /** Decides about each incoming file (after the size and acceptFiles checks). */
   acceptFile?: (offer: FileOffer) => boolean | Promise<boolean>;
+  /** The agent's bound on incoming files in progress (per peer and in total), shared by its rooms. */
+  incomingFileSlots: IncomingFileSlots;
   /** E2EE for this room (undefined: off). */
   e2ee?: { session: E2eeSession; roomKey: RoomKey | undefined };
   /** Trust on first use of a peer's E2EE identity. */
@@ -151,10 +155,12 @@ export class RoomSession extends EventEmitter<RoomEvents> {
         maxFileBytes: deps.settings.maxFileBytes,
         acceptFiles: deps.settings.acceptFiles,
         confirmTimeoutMs: deps.settings.sendTimeoutMs,
+        idleTimeoutMs: deps.settings.fileIdleTimeoutMs,
       },
       this.log.child({ component: 'files' }),
       (event, ...args) => (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args),
       deps.acceptFile,
+      deps.incomingFileSlots,
     );
     for (const p of joined.participants) this.addPeer(p, false);
     this.ticker = setInterval(() => this.tick(), TICK_MS);
