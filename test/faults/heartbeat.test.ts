@@ -1,4 +1,7 @@
-/** A peer that dies without a word is reported as left by the heartbeat, before the hub notices. */
+/**
+ * A peer that dies without a word (SIGKILL) is reported as left by the heartbeat within about three
+ * intervals, while the hub still lists it: the heartbeat told, not the hub.
+ */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { useHub } from '../helpers/hub.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
@@ -7,7 +10,7 @@ import type { PeerLeft } from '../../src/index.js';
 
 const HEARTBEAT_MS = 500;
 
-describe('heartbeat', () => {
+describe('faults: heartbeat', () => {
   it('reports a SIGKILLed peer as left within about three heartbeat intervals', async () => {
     const hub = await useHub();
     // The child reaches the hub through a proxy that keeps the hub's side open when the child dies:
@@ -35,5 +38,6 @@ describe('heartbeat', () => {
     // The hub still lists the dead peer's connection: it was the heartbeat that told.
     const health = (await (await fetch(hub.url.replace(/\/hub$/, '/healthz'))).json()) as { members: number };
     expect(health.members).toBe(2);
+    console.log(`[faults] SIGKILL: reported left (timeout) ${after} ms after the kill = ${(after / HEARTBEAT_MS).toFixed(1)} heartbeats of ${HEARTBEAT_MS} ms; the hub still listed it`);
   });
 });
