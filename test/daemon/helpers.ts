@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { onTestFinished } from 'vitest';
+import { waitUntil } from '../helpers/wait.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const BIN = join(ROOT, 'bin/rtc-agent.js');
@@ -191,23 +192,13 @@ export async function readEvents(target: Target | string, query = ''): Promise<E
   return { res, events, next, ended };
 }
 
-/** Waits for a promise with a timeout. */
-export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+export { within } from '../helpers/wait.js';
 
-/** Polls an async check (10 ms apart) until it returns a value, failing after `ms`. */
+/** {@link waitUntil} for a check that returns a value (not undefined) once it holds. */
 export async function eventually<T>(check: () => Promise<T | undefined>, ms: number, what: string): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
+  const box = await waitUntil(async () => {
     const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+    return value === undefined ? undefined : { value };
+  }, { timeoutMs: ms, what });
+  return box.value;
 }

@@ -2,6 +2,7 @@
 import { expect } from 'vitest';
 import type { Hub } from '../../src/index.js';
 import { AGENT_KEY_A, AGENT_KEY_B, connectClient, nextCall } from './hub.js';
+import { waitUntil } from './wait.js';
 
 let healthRuns = 0;
 
@@ -57,11 +58,7 @@ export function connUrl(hub: Hub, token: string): string {
 export const RS = '\u001e';
 export const HANDSHAKE = `{"protocol":"json","version":1}${RS}`;
 
-/** Async version of `until`: re-checks an async condition every 20 ms, fails after `ms`. */
+/** {@link waitUntil} for an async condition, with positional arguments. */
 export async function eventually(condition: () => Promise<boolean>, ms = 5_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await waitUntil(condition, { timeoutMs: ms, intervalMs: 20, what });
 }

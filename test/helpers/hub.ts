@@ -2,6 +2,7 @@
 import { onTestFinished } from 'vitest';
 import * as signalR from '@microsoft/signalr';
 import { startHub, type Hub, type HubOptions } from '../../src/index.js';
+import { waitUntil } from './wait.js';
 
 export { signalR };
 
@@ -87,13 +88,9 @@ export function closed(conn: signalR.HubConnection, ms = 5_000): Promise<Error |
   });
 }
 
-/** Polls a condition without sleeping blindly: resolves as soon as it holds, fails after `ms`. */
+/** {@link waitUntil} with positional arguments, for the hub tests written before it. */
 export async function until(condition: () => boolean, ms = 5_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await waitUntil(condition, { timeoutMs: ms, what });
 }
 
 export const AGENT_KEY_A = 'agent-key-aaaaaaaaaaaaaaaa';

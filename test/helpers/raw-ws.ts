@@ -77,7 +77,12 @@ export class RawClient {
   }
 
   async whenClosed(ms = 5_000): Promise<number | undefined> {
-    await Promise.race([this.closedPromise, new Promise((_, reject) => setTimeout(() => reject(new Error('socket did not close')), ms))]);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([this.closedPromise, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`socket did not close within ${ms} ms`)), ms)))]);
+    } finally {
+      clearTimeout(timer);
+    }
     return this.closeCode;
   }
 

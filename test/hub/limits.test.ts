@@ -1,10 +1,11 @@
 /** Every configurable hub bound, with small values, against the official client and raw sockets. */
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { ErrorCode } from '../../src/index.js';
-import { AGENT_KEY_A, AGENT_KEY_B, closed, connectClient, nextCall, record, until, useHub, type signalR } from '../helpers/hub.js';
+import { AGENT_KEY_A, AGENT_KEY_B, closed, connectClient, nextCall, record, useHub, type signalR } from '../helpers/hub.js';
 import { assertHubHealthy } from '../helpers/hub-health.js';
 import { RawClient } from '../helpers/raw-ws.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const AGENT_KEY_C = 'agent-key-cccccccccccccccc';
 
@@ -15,6 +16,18 @@ async function pair(url: string, room: string): Promise<{ a: signalR.HubConnecti
   const peerA = (await a.invoke('Join', room, { agentKey: AGENT_KEY_A })).self.peerId as string;
   const peerB = (await b.invoke('Join', room, { agentKey: AGENT_KEY_B })).self.peerId as string;
   return { a, b, peerA, peerB };
+}
+
+/**
+ * Stops the clock the hub reads (Date; timers and I/O stay real) until the test ends, so rate and
+ * strike-window tests depend on the hub's arithmetic, not on how fast a loaded machine runs them.
+ * Move it on with `vi.advanceTimersByTime(ms)`.
+ */
+function freezeHubClock(): void {
+  vi.useFakeTimers({ toFake: ['Date'] });
+  onTestFinished(() => {
+    vi.useRealTimers();
+  });
 }
 
 /** `from` relays to everyone in `room`; resolves when `to` received it. */
@@ -59,7 +72,7 @@ describe('limits.maxMessageBytes', () => {
     // buffer is internal; this is the only way to see it). A hub that did not count the oversize
     // message acks one short forever, and the client then replays message 3 after the drop.
     const buffered = (): { _id: number }[] => (a as unknown as { _messageBuffer: { _messages: { _id: number }[] } })._messageBuffer._messages;
-    await until(() => buffered().every((m) => m._id > 2), 5_000, 'the hub to ack');
+    await waitUntil(() => buffered().every((m) => m._id > 2), { timeoutMs: 5_000, what: 'the hub to ack' });
     proxy.dropAll();
     await relayArrives(a, b, 'sr', 'final');
     expect(atB.map((c) => c[2])).toEqual(['after', 'final']);
@@ -131,50 +144,46 @@ describe('limits.maxPeersPerRoom', () => {
 
 describe('limits.messagesPerSecond / messageBurst', () => {
   it('invocations beyond the burst fail with RATE_LIMITED; the client recovers at the configured rate; others are unaffected', async () => {
+    freezeHubClock();
     const hub = await useHub({ limits: { messagesPerSecond: 20, messageBurst: 5, maxStrikes: 1_000 } });
     const { a, b } = await pair(hub.url, 'rate');
     const relayed = record(b, 'Relayed');
-    // The pair's Join used one token of A's bucket; 12 more back to back cannot all pass.
+    // The pair's Join used one of the 5 tokens of A's bucket, and no time passes: 4 of 12 pass.
     const results = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => a.invoke('Relay', 'rate', null, `m${i}`)));
     const ok = results.filter((r) => r.status === 'fulfilled').length;
     const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-    expect(ok).toBeGreaterThanOrEqual(4);
-    expect(ok).toBeLessThanOrEqual(6);
-    expect(refused.length).toBe(12 - ok);
+    expect(ok).toBe(4);
+    expect(refused.length).toBe(8);
     for (const r of refused) expect(String(r.reason)).toMatch(/RTC_ERR_RATE_LIMITED: more than 20 messages per second \(burst 5\)/);
     // Exactly the accepted ones were delivered.
-    await until(() => relayed.length === ok, 5_000, 'accepted relays to arrive');
+    await waitUntil(() => relayed.length === ok, { timeoutMs: 5_000, what: 'accepted relays to arrive' });
     // B has its own bucket.
     await relayArrives(b, a, 'rate', 'Yg==');
-    // A recovers once tokens refill (20/s → one every 50 ms).
-    const deadline = Date.now() + 3_000;
-    let recovered = false;
-    while (!recovered && Date.now() < deadline) {
-      recovered = await a.invoke('Leave', 'nowhere').then(
-        () => true,
-        (err: Error) => {
-          expect(err.message).toMatch(/RTC_ERR_RATE_LIMITED/);
-          return new Promise<boolean>((r) => setTimeout(() => r(false), 20));
-        },
-      );
-    }
-    expect(recovered).toBe(true);
+    // A recovers as tokens refill at the configured rate: 20/s is one every 50 ms.
+    await expect(a.invoke('Leave', 'nowhere')).rejects.toThrow(/RTC_ERR_RATE_LIMITED/);
+    vi.advanceTimersByTime(49);
+    await expect(a.invoke('Leave', 'nowhere')).rejects.toThrow(/RTC_ERR_RATE_LIMITED/);
+    vi.advanceTimersByTime(1);
+    await a.invoke('Leave', 'nowhere'); // answered, not refused
+    await expect(a.invoke('Leave', 'nowhere')).rejects.toThrow(/RTC_ERR_RATE_LIMITED/);
+    vi.advanceTimersByTime(100);
+    const two = await Promise.allSettled([a.invoke('Leave', 'nowhere'), a.invoke('Leave', 'nowhere'), a.invoke('Leave', 'nowhere')]);
+    expect(two.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
   });
 
   it('fire-and-forget messages are rate limited too (dropped, no answer)', async () => {
+    freezeHubClock();
     const hub = await useHub({ limits: { messagesPerSecond: 1, messageBurst: 3, maxStrikes: 1_000 } });
     const { a, b } = await pair(hub.url, 'ffr');
     const relayed = record(b, 'Relayed');
     for (let i = 0; i < 10; i++) await a.send('Relay', 'ffr', null, `f${i}`);
-    // B's own message goes through; by then A's sends were processed (one connection, in order).
-    const fromB = nextCall(a, 'Relayed');
-    await b.invoke('Relay', 'ffr', null, 'fromB');
-    await fromB;
-    await until(() => relayed.length >= 2, 2_000, 'the burst to arrive');
-    // Join took 1 of the 3 tokens: 2 of the 10 relays pass (maybe one more from refill).
-    expect(relayed.length).toBeGreaterThanOrEqual(2);
-    expect(relayed.length).toBeLessThanOrEqual(3);
-    expect(relayed.map((c) => c[2]).slice(0, 2)).toEqual(['f0', 'f1']);
+    // Acknowledgements instead of waiting: A's next invocation is answered after its 10 sends were
+    // handled (one connection, in order), and refused, the bucket being empty. B's invocation,
+    // sent after that, is answered after everything the hub relayed to B.
+    await expect(a.invoke('Leave', 'nowhere')).rejects.toThrow(/RTC_ERR_RATE_LIMITED/);
+    await b.invoke('Leave', 'nowhere');
+    // Join took 1 of the 3 tokens and the clock stands still: exactly the first 2 relays passed.
+    expect(relayed.map((c) => c[2])).toEqual(['f0', 'f1']);
   });
 });
 
@@ -213,6 +222,7 @@ describe('limits.maxStrikes', () => {
   });
 
   it('rate-limit rejections count as strikes', async () => {
+    freezeHubClock(); // no refill: all but the first of the 6 are refused
     const hub = await useHub({ limits: { messagesPerSecond: 1, messageBurst: 1, maxStrikes: 3 } });
     const c = await connectClient(hub.url);
     const onClose = closed(c);
@@ -229,12 +239,12 @@ describe('limits.maxStrikes', () => {
   });
 
   it('strikes spread out over more than the window do not close the client', async () => {
+    freezeHubClock();
     const hub = await useHub({ limits: { maxStrikes: 1, strikeWindowMs: 50 } });
     const c = await connectClient(hub.url);
     await expect(c.invoke('Nope')).rejects.toThrow(/RTC_ERR_UNKNOWN_METHOD/);
-    // Wait until the window has passed (checked against the clock, not a blind sleep).
-    const t0 = Date.now();
-    await until(() => Date.now() - t0 > 60, 1_000, 'the strike window to pass');
+    // The hub's clock moves past the window; no time has to pass for it.
+    vi.advanceTimersByTime(51);
     await expect(c.invoke('Nope')).rejects.toThrow(/RTC_ERR_UNKNOWN_METHOD/);
     expect((await c.invoke('Join', 'ok')).room).toBe('ok');
     expect(c.state).toBe('Connected');
@@ -342,7 +352,7 @@ describe('frames that batch many messages', () => {
     const sends = Array.from({ length: 40 }, () => a.send('Relay', 'burst', self.peerId, payload));
     await Promise.all(sends);
     await a.invoke('Relay', 'burst', self.peerId, 'last');
-    await expect.poll(() => got.length, { timeout: 5_000 }).toBe(41);
+    await waitUntil(() => got.length === 41, { what: 'got.length === 41', timeoutMs: 5_000 });
     expect(a.state).toBe('Connected');
   });
 });

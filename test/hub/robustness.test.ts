@@ -466,7 +466,9 @@ describe('fuzzing after the handshake (property)', () => {
           c.close();
         }
       }),
-      { numRuns: Number(process.env.RTC_FUZZ_RUNS ?? 150) },
+      // A fixed seed: the same 150 inputs every run, so "both outcomes occurred" below is a fact
+      // about these inputs, not luck. RTC_FUZZ_SEED / RTC_FUZZ_RUNS explore others by hand.
+      { numRuns: Number(process.env.RTC_FUZZ_RUNS ?? 150), seed: Number(process.env.RTC_FUZZ_SEED ?? 20_240_607) },
     );
     // Both outcomes occurred, so the property tested something.
     expect(answered).toBeGreaterThan(0);

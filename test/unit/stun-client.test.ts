@@ -1,6 +1,6 @@
 /** The STUN/TURN client: codec details checked byte by byte, and real UDP against loopback fakes. */
 import { createSocket } from 'node:dgram';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import {
   StunAttr,
   StunError,
@@ -104,15 +104,34 @@ describe('STUN Binding over UDP', () => {
     expect(new Set(server.requests.map((q) => q.transactionId.toString('hex'))).size).toBe(1);
   });
 
-  it('times out against a server that never answers', async () => {
+  it('times out against a server that never answers, after exactly timeoutMs, retransmitting at 0 and 250 ms', async () => {
     const silent = createSocket('udp4');
     await new Promise<void>((r) => silent.bind(0, '127.0.0.1', r));
     onTestFinished(() => new Promise<void>((r) => silent.close(() => r())));
-    const started = Date.now();
-    const err = await stunBinding({ host: '127.0.0.1', port: silent.address().port }, { timeoutMs: 600 }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(StunError);
-    expect((err as StunError).kind).toBe('timeout');
-    expect(Date.now() - started).toBeLessThan(2_000);
+    const requests: Buffer[] = [];
+    const nextRequest = (): Promise<void> => new Promise((r) => silent.once('message', (m: Buffer) => (requests.push(m), r())));
+    // Fake clock and timers (the UDP socket stays real): the 600 ms budget is checked exactly.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    let outcome: unknown = 'pending';
+    const first = nextRequest();
+    const done = stunBinding({ host: '127.0.0.1', port: silent.address().port }, { timeoutMs: 600 }).then(
+      () => (outcome = 'answered'),
+      (e: unknown) => (outcome = e),
+    );
+    await first;
+    const second = nextRequest();
+    await vi.advanceTimersByTimeAsync(250);
+    await second;
+    await vi.advanceTimersByTimeAsync(349);
+    expect(outcome).toBe('pending');
+    await vi.advanceTimersByTimeAsync(1);
+    await done;
+    expect(outcome).toBeInstanceOf(StunError);
+    expect((outcome as StunError).kind).toBe('timeout');
+    expect(requests).toHaveLength(2);
   });
 });
 
