@@ -9,7 +9,7 @@ import { loadSettings, type AgentSettings, type AgentSettingsInput } from '../co
 import { ErrorCode, RtcAgentError } from '../errors.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import type { IceServer } from '../protocol/room-contract.js';
-import { RoomSession, type PathChange, type PeerLeft, type ReceivedMessage, type PeerInfo } from '../room/room-session.js';
+import { RoomSession, type PathChange, type PeerLeft, type ReceivedMessage, type PeerJoined } from '../room/room-session.js';
 import { dirname, join } from 'node:path';
 import { E2eeSession, FileKnownPeers, deriveRoomKey, identityChangedError, loadOrCreateIdentity, type KnownPeers, type RoomKey } from '../crypto/index.js';
 import type { Participant } from '../protocol/room-contract.js';
@@ -33,7 +33,7 @@ export interface AgentOptions extends AgentSettingsInput {
 
 export interface AgentEvents extends FileEvents {
   message: [message: ReceivedMessage];
-  'peer-joined': [peer: PeerInfo & { room: string }];
+  'peer-joined': [peer: PeerJoined];
   'peer-left': [peer: PeerLeft];
   'path-changed': [change: PathChange];
   error: [error: RtcAgentError];

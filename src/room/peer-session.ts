@@ -368,6 +368,16 @@ export class PeerSession {
     else this.env.hubSignal(this.peerId, { type: 'restart' }).catch(() => undefined);
   }
 
+  /**
+   * This session re-admits a peer we had given up on. The peer may still hold the P2P link we closed
+   * (it was frozen, it did not see us go): as the offerer, our fresh session offers anew anyway; as
+   * the answerer, ask the offerer for a new negotiation.
+   */
+  resumed(): void {
+    if (this.closed || !this.p2pPossible || this.isOfferer) return;
+    this.env.hubSignal(this.peerId, { type: 'restart' }).catch(() => undefined);
+  }
+
   /** Detaches the current link before closing it, so its close event triggers no retry or restart. */
   private dropLink(reason: string): void {
     const old = this.link;
@@ -381,7 +391,14 @@ export class PeerSession {
 
   handleSignal(signal: SignalPayload): void {
     if (this.closed) return;
+    // The hub only relays signals of members: whatever it is, the peer is alive.
+    this.lastHeard = Date.now();
     switch (signal.type) {
+      case 'probe':
+        this.env.hubSignal(this.peerId, { type: 'probe-ack' }).catch(() => undefined);
+        return;
+      case 'probe-ack':
+        return;
       case 'description':
         if (signal.sdpType === 'offer') {
           if (this.isOfferer && this.link) return; // we are the offerer of this pair; a stray offer is ignored
@@ -398,8 +415,9 @@ export class PeerSession {
         this.link?.handleSignal(signal);
         return;
       case 'restart':
-        // The answerer lost a link we may not have noticed yet: negotiate afresh, now.
-        if (this.isOfferer) {
+        // The answerer lost a link we may not have noticed yet: negotiate afresh, now. A link still
+        // connecting is already the fresh negotiation the answerer will get.
+        if (this.isOfferer && !(this.link && !this.linkOpen)) {
           if (this.retryTimer) clearTimeout(this.retryTimer);
           this.retryTimer = null;
           this.retryAttempt = 0;
@@ -461,7 +479,10 @@ export class PeerSession {
     }
     if (now - this.lastPingAt >= heartbeatMs) {
       this.lastPingAt = now;
-      this.sendPing(now);
+      // No data path (P2P down and relay not allowed): the heartbeat goes as a signal instead.
+      if (this.pathValue === 'none') {
+        if (this.env.hubConnected()) this.env.hubSignal(this.peerId, { type: 'probe' }).catch(() => undefined);
+      } else this.sendPing(now);
     }
     return now - this.lastHeard > heartbeatMs * 3 ? 'dead' : 'alive';
   }

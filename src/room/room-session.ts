@@ -6,14 +6,20 @@ import { EventEmitter } from 'node:events';
 import { ErrorCode, RtcAgentError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { FrameFlag } from '../protocol/frames.js';
-import type { JoinResult, Participant, SignalPayload } from '../protocol/room-contract.js';
+import type { JoinResult, MembersResult, Participant, SignalPayload } from '../protocol/room-contract.js';
 import type { AvailableNativeBinding } from '../transport/native/index.js';
 import type { E2eeSession, RoomKey } from '../crypto/index.js';
 import { FileTransfers, type FileEvents, type FileOffer, type FileSent } from './file-transfer.js';
 import type { IncomingFileSlots } from './incoming-file-slots.js';
-import { PeerSession, type DeliveryState, type PeerEnv, type PeerInfo, type PeerPath, type ReceivedMessage } from './peer-session.js';
+import { DEFAULT_MEMBERS_RECONCILE_MS, DEFAULT_PEER_RESUME_MS, MemberReconciler, VanishedPeers, type MemberSnapshot, type PeerJoinReason } from './membership.js';
+import { PeerSession, type PeerEnv, type PeerInfo, type PeerPath, type ReceivedMessage } from './peer-session.js';
 
 export type { PeerInfo, PeerPath, ReceivedMessage } from './peer-session.js';
+export type { PeerJoinReason } from './membership.js';
+export { DEFAULT_PEER_RESUME_MS } from './membership.js';
+
+/** A peer as `peer-joined` reports it. */
+export type PeerJoined = PeerInfo & { room: string; reason: PeerJoinReason };
 
 export interface PathChange {
   room: string;
@@ -28,13 +34,16 @@ export interface PeerLeft {
   room: string;
   peerId: string;
   name: string;
-  /** `left` (said goodbye), `disconnected` (the hub lost it), `timeout` (no heartbeat). */
+  /**
+   * `left` (said goodbye), `disconnected` (the hub lost it), `timeout` (no heartbeat; it may come
+   * back as `peer-joined` with reason `resumed`), `restarted` (a new process took its peer id).
+   */
   reason: string;
 }
 
 export interface RoomEvents extends FileEvents {
   message: [message: ReceivedMessage];
-  'peer-joined': [peer: PeerInfo & { room: string }];
+  'peer-joined': [peer: PeerJoined];
   'peer-left': [peer: PeerLeft];
   'path-changed': [change: PathChange];
   error: [error: RtcAgentError];
@@ -71,6 +80,8 @@ export interface RoomDeps {
   hub: {
     signal(room: string, to: string, signal: SignalPayload): Promise<void>;
     relay(room: string, to: string | null, payload: string): Promise<void>;
+    /** The hub's member list (contract feature `members`). */
+    members(room: string): Promise<MembersResult>;
     leave(room: string): Promise<void>;
     readonly connected: boolean;
   };
@@ -88,12 +99,6 @@ export interface RoomDeps {
 
 /** How often the room checks resends and heartbeats. */
 const TICK_MS = 250;
-/**
- * How long the delivery state of a peer that vanished (hub disconnect, heartbeat timeout) is kept.
- * If it comes back under the same peer id in that time, numbering continues and nothing sent to it
- * is lost; a peer that said goodbye ("left") is forgotten at once.
- */
-export const DEFAULT_PEER_RESUME_MS = 120_000;
 /** Room for the SignalR envelope around a Relay payload (method, room, peer id, JSON). */
 const RELAY_ENVELOPE_BYTES = 512;
 
@@ -126,7 +131,10 @@ export class RoomSession extends EventEmitter<RoomEvents> {
   readonly name: string;
   private selfInfo: Participant;
   private readonly peersById = new Map<string, PeerSession>();
-  private readonly vanished = new Map<string, { delivery: DeliveryState; participant: Participant; at: number }>();
+  /** Peers given up on (timeout) or lost by the hub, kept so that they can resume. */
+  private readonly vanished = new VanishedPeers();
+  private readonly reconciler: MemberReconciler;
+  private lastReconcileAt = Date.now();
   private ticker: NodeJS.Timeout;
   private closed = false;
   private maxMessageBytes: number;
@@ -162,14 +170,21 @@ export class RoomSession extends EventEmitter<RoomEvents> {
       deps.acceptFile,
       deps.incomingFileSlots,
     );
-    for (const p of joined.participants) this.addPeer(p, false);
+    const features = new Set(joined.features ?? []);
+    this.reconciler = new MemberReconciler(
+      features.has('members') ? () => this.deps.hub.members(this.name).then((r) => r.participants) : undefined,
+      (snapshot) => this.reconcile(snapshot),
+      (peerId) => this.peersById.has(peerId),
+      (err) => this.log.debug({ err: (err as Error).message }, 'member list not available'),
+    );
+    for (const p of joined.participants) this.addPeer(p, null);
     this.ticker = setInterval(() => this.tick(), TICK_MS);
     this.ticker.unref();
   }
 
   /** Emits `peer-joined` for the members that were there when we joined (once listeners are attached). */
   announceInitialPeers(): void {
-    for (const peer of this.peersById.values()) this.emit('peer-joined', { room: this.name, ...peer.info() });
+    for (const peer of this.peersById.values()) this.emit('peer-joined', { room: this.name, ...peer.info(), reason: 'present' });
   }
 
   /** This agent's peer id in the room (assigned by the hub). */
@@ -261,6 +276,7 @@ export class RoomSession extends EventEmitter<RoomEvents> {
 
   onPeerJoined(p: Participant): void {
     if (p.peerId === this.selfId) return;
+    this.reconciler.noteEvent(p.peerId);
     const existing = this.peersById.get(p.peerId);
     if (existing && sameInstance(existing.participant, p)) {
       existing.update(p);
@@ -268,14 +284,25 @@ export class RoomSession extends EventEmitter<RoomEvents> {
     }
     // Same peer id, new process (e.g. a restart with a persisted key): its numbering starts over,
     // so ours must too.
-    if (existing) this.removePeer(existing, 'restarted');
-    this.addPeer(p, true);
+    if (existing) {
+      this.removePeer(existing, 'restarted');
+      this.addPeer(p, 'restarted');
+      return;
+    }
+    const kept = this.vanished.get(p.peerId);
+    this.addPeer(p, kept && sameInstance(kept.participant, p) ? 'resumed' : kept ? 'restarted' : 'joined');
   }
 
   onPeerLeft(peerId: string, reason: string): void {
     if (peerId === this.selfId) return; // our old connection was replaced by our new one
+    this.reconciler.noteEvent(peerId);
     const peer = this.peersById.get(peerId);
-    if (!peer) return;
+    if (!peer) {
+      // A peer we had given up on is now gone for the hub too: stop probing it; a goodbye ends it.
+      if (reason === 'left') this.vanished.forget(peerId);
+      else this.vanished.setProbing(peerId, false);
+      return;
+    }
     // A peer whose hub connection dropped but whose P2P link still works is not gone: it is
     // reconnecting to the hub. The heartbeat decides if it really died.
     if (reason === 'disconnected' && peer.hasOpenP2P) {
@@ -286,16 +313,60 @@ export class RoomSession extends EventEmitter<RoomEvents> {
   }
 
   onSignal(from: string, signal: SignalPayload): void {
-    this.peersById.get(from)?.handleSignal(signal);
+    this.peerSpeaking(from, (peer) => peer.handleSignal(signal));
   }
 
   onRelayed(from: string, payload: string): void {
-    const peer = this.peersById.get(from);
-    if (!peer) {
-      this.log.debug({ from }, 'relay from an unknown peer dropped');
+    this.peerSpeaking(from, (peer) => peer.onRelayed(payload));
+  }
+
+  /**
+   * Something arrived from `from` through the hub (which stamps senders, so it is a member). A peer
+   * we gave up on is alive after all: re-admit it. One we know nothing of: ask the hub who it is.
+   */
+  private peerSpeaking(from: string, deliver: (peer: PeerSession) => void): void {
+    if (this.closed || from === this.selfId) return;
+    const peer = this.peersById.get(from) ?? this.revive(from);
+    if (peer) {
+      deliver(peer);
       return;
     }
-    peer.onRelayed(payload);
+    if (!this.reconciler.available) {
+      this.log.debug({ from }, 'message from an unknown peer dropped');
+      return;
+    }
+    this.reconciler.hold(from, () => {
+      const known = this.peersById.get(from);
+      if (known) deliver(known);
+    }, Date.now());
+  }
+
+  /** Re-admits a vanished peer that turned out to be alive; its delivery continues where it stopped. */
+  private revive(peerId: string): PeerSession | undefined {
+    const kept = this.vanished.get(peerId);
+    if (!kept) return undefined;
+    this.log.info({ peer: peerId, gone: kept.reason, afterMs: Date.now() - kept.at }, 'peer is back; re-admitting it');
+    const session = this.addPeer(kept.participant, 'resumed');
+    session.resumed();
+    return session;
+  }
+
+  /** Applies the hub's member list: members we missed are added, vanished ones probed, gone ones dropped. */
+  private reconcile(snapshot: MemberSnapshot): void {
+    if (this.closed) return;
+    const listed = new Set<string>();
+    for (const p of snapshot.participants) {
+      if (p.peerId === this.selfId) continue;
+      listed.add(p.peerId);
+      if (!snapshot.current(p.peerId) || this.peersById.has(p.peerId)) continue;
+      if (this.vanished.get(p.peerId)) this.vanished.setProbing(p.peerId, true);
+      else this.addPeer(p, 'joined'); // a PeerJoined we never got
+    }
+    for (const peer of [...this.peersById.values()]) {
+      if (listed.has(peer.peerId) || !snapshot.current(peer.peerId) || peer.hasOpenP2P) continue;
+      this.removePeer(peer, 'disconnected'); // a PeerLeft we never got
+    }
+    for (const peerId of [...this.vanished.ids()]) if (!listed.has(peerId) && snapshot.current(peerId)) this.vanished.setProbing(peerId, false);
   }
 
   /** After a hub reconnect: the room was joined again. Peers not listed are left to the heartbeat. */
@@ -307,7 +378,8 @@ export class RoomSession extends EventEmitter<RoomEvents> {
 
   // ---------------------------------------------------------------- peers
 
-  private addPeer(p: Participant, announce: boolean): void {
+  /** `announce`: the reason for `peer-joined`, or null for members present when we joined (announced later). */
+  private addPeer(p: Participant, announce: PeerJoinReason | null): PeerSession {
     const env: PeerEnv = {
       room: this.name,
       selfId: this.selfId,
@@ -334,14 +406,14 @@ export class RoomSession extends EventEmitter<RoomEvents> {
       },
       error: (err) => this.emitError(err),
     };
-    const kept = this.vanished.get(p.peerId);
-    this.vanished.delete(p.peerId);
+    const kept = this.vanished.take(p.peerId);
     // Resume delivery only with the very same process: a new one expects numbering from the start.
     const resume = kept && sameInstance(kept.participant, p) ? kept.delivery : undefined;
     const session = new PeerSession(p, env, resume);
     this.peersById.set(p.peerId, session);
-    this.log.info({ peer: p.peerId, name: p.name, native: p.capabilities.native }, 'peer joined');
-    if (announce) this.emit('peer-joined', { room: this.name, ...session.info() });
+    this.log.info({ peer: p.peerId, name: p.name, native: p.capabilities.native, reason: announce ?? 'present' }, 'peer joined');
+    if (announce) this.emit('peer-joined', { room: this.name, ...session.info(), reason: announce });
+    return session;
   }
 
   private removePeer(peer: PeerSession, reason: string): void {
@@ -349,20 +421,41 @@ export class RoomSession extends EventEmitter<RoomEvents> {
     this.peersById.delete(peer.peerId);
     peer.close(reason);
     this.files.peerGone(peer.peerId);
-    if (reason !== 'left' && reason !== 'restarted') this.vanished.set(peer.peerId, { delivery: peer.delivery, participant: peer.participant, at: Date.now() });
+    if (reason !== 'left' && reason !== 'restarted') {
+      // A silent peer the hub still lists may be frozen, not dead: probe it (see membership.ts).
+      this.vanished.add(peer.peerId, { delivery: peer.delivery, participant: peer.participant, at: Date.now(), reason, probing: reason === 'timeout' });
+    }
     this.log.info({ peer: peer.peerId, reason }, 'peer left');
     this.emit('peer-left', { room: this.name, peerId: peer.peerId, name: peer.participant.name, reason });
   }
 
   private tick(): void {
     const now = Date.now();
-    for (const [peerId, kept] of this.vanished) if (now - kept.at > DEFAULT_PEER_RESUME_MS) this.vanished.delete(peerId);
+    const heartbeatMs = this.deps.settings.heartbeatIntervalMs;
+    this.vanished.expire(now, DEFAULT_PEER_RESUME_MS);
+    if (this.deps.hub.connected) {
+      for (const peerId of this.vanished.dueForProbe(now, heartbeatMs)) this.probe(peerId);
+      if (now - this.lastReconcileAt >= DEFAULT_MEMBERS_RECONCILE_MS) {
+        this.lastReconcileAt = now;
+        this.reconciler.request(now);
+      }
+    }
     for (const peer of [...this.peersById.values()]) {
-      if (peer.tick(now, this.deps.settings.heartbeatIntervalMs) === 'dead') {
+      if (peer.tick(now, heartbeatMs) === 'dead') {
         this.log.warn({ peer: peer.peerId }, 'no heartbeat from peer; reporting it left');
         this.removePeer(peer, 'timeout');
       }
     }
+  }
+
+  /** Asks a vanished peer whether it is there; its answer (any signal) re-admits it. */
+  private probe(peerId: string): void {
+    this.deps.hub.signal(this.name, peerId, { type: 'probe' }).catch((err: unknown) => {
+      const code = (err as RtcAgentError).code;
+      // The hub no longer lists it: it is gone for good (or comes back with a Join, as PeerJoined).
+      if (code === ErrorCode.PEER_NOT_IN_ROOM) this.vanished.setProbing(peerId, false);
+      this.log.debug({ peer: peerId, code }, 'probe not sent');
+    });
   }
 
   private readonly noE2eeWarned = new Set<string>();
@@ -382,11 +475,15 @@ export class RoomSession extends EventEmitter<RoomEvents> {
 
   /** Leaves the room (tells the hub) and closes every peer session. Idempotent. */
   async leave(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed) return this.filesClosed;
     // Tell the hub first, so peers hear "left" before they see the P2P link close.
     await this.deps.hub.leave(this.name).catch((err: unknown) => this.log.debug({ err: (err as Error).message }, 'Leave not sent'));
     this.closeLocal('left');
+    // Partial downloads are closed and removed by the time leave() (and agent.close()) resolves.
+    return this.filesClosed;
   }
+
+  private filesClosed: Promise<void> = Promise.resolve();
 
   /** Closes without telling the hub (the agent is closing its hub connection anyway). */
   closeLocal(reason: string): void {
@@ -396,7 +493,8 @@ export class RoomSession extends EventEmitter<RoomEvents> {
     for (const peer of this.peersById.values()) peer.close(reason);
     this.peersById.clear();
     this.vanished.clear();
-    void this.files.close();
+    this.reconciler.clear();
+    this.filesClosed = this.files.close().catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'closing file transfers failed'));
     this.deps.onClosed(this);
     this.emit('close');
   }

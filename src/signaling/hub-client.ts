@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import * as signalR from '@microsoft/signalr';
 import { ErrorCode, RtcAgentError, parseErrorCode } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { ClientMethod, HubMethod, type JoinHello, type JoinResult, type Participant, type SignalPayload } from '../protocol/room-contract.js';
+import { ClientMethod, HubMethod, type JoinHello, type JoinResult, type MembersResult, type Participant, type SignalPayload } from '../protocol/room-contract.js';
 
 /** Longest pause between two hub reconnect attempts. */
 export const MAX_RECONNECT_DELAY_MS = 30_000;
@@ -193,6 +193,11 @@ export class HubClient extends EventEmitter<HubClientEvents> {
   /** Completes once the hub accepted the payload (its backpressure reaches us through this). */
   relay(room: string, to: string | null, payload: string): Promise<void> {
     return this.invoke(HubMethod.Relay, room, to, payload);
+  }
+
+  /** The room's members as the hub lists them now (contract feature `members`). */
+  members(room: string): Promise<MembersResult> {
+    return this.invoke<MembersResult>(HubMethod.Members, room);
   }
 
   private async invoke<T = void>(method: string, ...args: unknown[]): Promise<T> {

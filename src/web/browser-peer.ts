@@ -704,7 +704,14 @@ export class BrowserPeer {
 
   handleSignal(signal: SignalPayload): void {
     if (this.closed) return;
+    // The hub only relays signals of members: whatever it is, the peer is alive.
+    this.lastHeard = Date.now();
     switch (signal.type) {
+      case 'probe':
+        this.env.signal(this.peerId, { type: 'probe-ack' }).catch(() => undefined);
+        return;
+      case 'probe-ack':
+        return;
       case 'description':
         if (signal.sdpType === 'offer') {
           if (this.isOfferer && this.link) return; // we offer in this pair; a stray offer is ignored
@@ -720,7 +727,8 @@ export class BrowserPeer {
         this.link?.handleSignal(signal);
         return;
       case 'restart':
-        if (this.isOfferer) {
+        // A link still connecting is already the fresh negotiation the answerer asks for.
+        if (this.isOfferer && !(this.link && !this.linkOpen)) {
           if (this.retryTimer) clearTimeout(this.retryTimer);
           this.retryTimer = null;
           this.retryAttempt = 0;
@@ -1009,6 +1017,39 @@ export class BrowserPeer {
   }
 
   // ---------------------------------------------------------------------------- lifecycle
+
+  /**
+   * The heartbeat gave up on the peer, but the hub still lists it: it may be frozen, not gone. Drops
+   * the P2P link and keeps everything else (sequence numbers, unacked frames, keys), so that
+   * {@link resume} continues where it stopped, as the agent's room does (src/room/membership.ts).
+   */
+  suspend(reason: string): void {
+    if (this.closed || this.suspended) return;
+    this.suspended = true;
+    this.clearIceTimer();
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.relay.clear();
+    const link = this.link;
+    this.link = null;
+    this.linkOpen = false;
+    link?.close(reason);
+    this.pathValue = 'none';
+  }
+
+  /** The peer turned out alive: back on the relay at once, resend what it has not acked, P2P afresh. */
+  resume(): void {
+    if (this.closed || !this.suspended) return;
+    this.suspended = false;
+    this.lastHeard = Date.now();
+    this.retryAttempt = 0;
+    this.updatePath('peer is back');
+    // The peer may still hold the link we closed: as the answerer, ask the offerer for a new one.
+    if (this.isOfferer) this.maybeStartP2P();
+    else if (this.p2pPossible) this.env.signal(this.peerId, { type: 'restart' }).catch(() => undefined);
+  }
+
+  private suspended = false;
 
   /** Ends the session (peer left, room left). Idempotent. */
   close(reason: string): void {

@@ -36,6 +36,8 @@ export const HEARTBEAT_MS = 5_000;
 export const ICE_TIMEOUT_MS = 15_000;
 /** Room for the SignalR envelope around a Relay payload (method, room, peer id, JSON). */
 const RELAY_ENVELOPE_BYTES = 512;
+/** How long a peer the heartbeat gave up on is kept for a comeback (src/room/membership.ts). */
+const PEER_RESUME_MS = 120_000;
 
 export interface BrowserRoomHandlers {
   message(message: BrowserMessage): void;
@@ -63,6 +65,8 @@ export interface JoinOptions {
    * its peers under a new id.
    */
   agentKey?: string;
+  /** Ping period; a peer silent for three is reported as gone. Default {@link HEARTBEAT_MS}. */
+  heartbeatMs?: number;
   /**
    * End-to-end encryption (as an agent with --e2ee): the page announces its keys on Join, seals
    * everything to E2EE peers, sends nothing to peers without E2EE and drops their plaintext.
@@ -84,6 +88,8 @@ type Deferred = () => void;
 
 export class BrowserRoom {
   private readonly peersById = new Map<string, BrowserPeer>();
+  /** Peers the heartbeat gave up on while the hub still listed them: probed, re-admitted when they speak. */
+  private readonly vanished = new Map<string, { peer: BrowserPeer; at: number; probing: boolean; lastProbeAt: number }>();
   private selfInfo: Participant | undefined;
   private iceServers: IceServer[] = [];
   private maxMessageBytes = 64 * 1024;
@@ -105,6 +111,7 @@ export class BrowserRoom {
     handlers: BrowserRoomHandlers,
     agentKey: string,
     private readonly e2ee: { session: E2eeSession; roomKey: RoomKey | undefined } | undefined,
+    private readonly heartbeatMs: number,
   ) {
     this.handlers = handlers;
     this.hello = {
@@ -147,7 +154,7 @@ export class BrowserRoom {
       .withStatefulReconnect()
       .configureLogging(lib.LogLevel.Warning)
       .build();
-    const room = new BrowserRoom(conn, options.room, options.name, options.handlers, options.agentKey ?? randomId(24), e2ee);
+    const room = new BrowserRoom(conn, options.room, options.name, options.handlers, options.agentKey ?? randomId(24), e2ee, options.heartbeatMs ?? HEARTBEAT_MS);
     room.wire();
     try {
       await conn.start();
@@ -228,10 +235,10 @@ export class BrowserRoom {
       if (mine(room)) this.run(() => this.onPeerLeft(peerId, reason));
     });
     this.conn.on(ClientMethod.Signal, (room: string, from: string, signal: SignalPayload) => {
-      if (mine(room)) this.run(() => this.peersById.get(from)?.handleSignal(signal));
+      if (mine(room)) this.run(() => this.speaking(from)?.handleSignal(signal));
     });
     this.conn.on(ClientMethod.Relayed, (room: string, from: string, payload: string) => {
-      if (mine(room)) this.run(() => this.peersById.get(from)?.onRelayed(payload));
+      if (mine(room)) this.run(() => this.speaking(from)?.onRelayed(payload));
     });
     this.conn.onreconnecting((err) => {
       if (this.closed) return;
@@ -280,8 +287,35 @@ export class BrowserRoom {
     this.handlers.peersChanged();
   }
 
+  /** The peer that sent something through the hub; one the heartbeat gave up on is re-admitted. */
+  private speaking(peerId: string): BrowserPeer | undefined {
+    return this.peersById.get(peerId) ?? this.revive(peerId);
+  }
+
+  private revive(peerId: string): BrowserPeer | undefined {
+    const kept = this.vanished.get(peerId);
+    if (!kept) return undefined;
+    this.vanished.delete(peerId);
+    this.peersById.set(peerId, kept.peer);
+    this.lastPath.set(peerId, 'none');
+    kept.peer.resume();
+    this.notice(`${kept.peer.participant.name} is back`, 'info');
+    this.handlers.peersChanged();
+    return kept.peer;
+  }
+
   private onPeerJoined(p: Participant, announce: boolean): void {
     if (!this.selfInfo || p.peerId === this.selfInfo.peerId) return;
+    const kept = this.vanished.get(p.peerId);
+    if (kept) {
+      // The same process comes back with its numbering; a new one starts afresh.
+      if (kept.peer.participant.capabilities.instance === p.capabilities.instance) {
+        this.revive(p.peerId)?.update(p);
+        return;
+      }
+      this.vanished.delete(p.peerId);
+      kept.peer.close('restarted');
+    }
     const existing = this.peersById.get(p.peerId);
     if (existing) {
       existing.update(p);
@@ -325,7 +359,14 @@ export class BrowserRoom {
       return;
     }
     const peer = this.peersById.get(peerId);
-    if (!peer) return;
+    if (!peer) {
+      const kept = this.vanished.get(peerId);
+      if (kept && reason === 'left') {
+        this.vanished.delete(peerId);
+        kept.peer.close(reason);
+      } else if (kept) kept.probing = false;
+      return;
+    }
     // A peer that lost the hub but keeps a live P2P link is reconnecting; the heartbeat decides.
     if (reason === 'disconnected' && peer.hasOpenP2P) return;
     this.removePeer(peer, reason);
@@ -343,8 +384,32 @@ export class BrowserRoom {
   private tick(): void {
     const now = Date.now();
     for (const peer of [...this.peersById.values()]) {
-      if (peer.tick(now, HEARTBEAT_MS) === 'dead') this.removePeer(peer, 'timeout');
+      if (peer.tick(now, this.heartbeatMs) === 'dead') this.giveUp(peer);
     }
+    for (const [peerId, kept] of [...this.vanished]) {
+      if (now - kept.at > PEER_RESUME_MS) {
+        this.vanished.delete(peerId);
+        kept.peer.close('timeout');
+      } else if (kept.probing && this.connected && now - kept.lastProbeAt >= this.heartbeatMs) {
+        kept.lastProbeAt = now;
+        this.conn.invoke(HubMethod.Signal, this.room, peerId, { type: 'probe' }).catch((err: unknown) => {
+          // The hub no longer lists it: it comes back, if ever, with a Join (PeerJoined).
+          if (/RTC_ERR_PEER_NOT_IN_ROOM/.test((err as Error).message)) kept.probing = false;
+        });
+      }
+    }
+  }
+
+  /** No heartbeat: reported as gone, but kept (and probed) in case it was only frozen. */
+  private giveUp(peer: BrowserPeer): void {
+    if (this.peersById.get(peer.peerId) !== peer) return;
+    this.peersById.delete(peer.peerId);
+    this.lastPath.delete(peer.peerId);
+    peer.suspend('timeout');
+    const now = Date.now();
+    this.vanished.set(peer.peerId, { peer, at: now, probing: true, lastProbeAt: now });
+    this.notice(`${peer.participant.name} left (timeout)`, 'info');
+    this.handlers.peersChanged();
   }
 
   private closeLocal(): void {
@@ -353,7 +418,9 @@ export class BrowserRoom {
     if (this.ticker) clearInterval(this.ticker);
     this.ticker = null;
     for (const peer of this.peersById.values()) peer.close('left');
+    for (const kept of this.vanished.values()) kept.peer.close('left');
     this.peersById.clear();
+    this.vanished.clear();
     this.lastPath.clear();
     this.handlers.peersChanged();
   }

@@ -49,14 +49,16 @@ let room: BrowserRoom | null = null;
 
 /**
  * The console handle: the current room, and `agentKey`, which (when set) the next join uses
- * instead of a fresh random key, once. For tests that need a particular peer id ordering, and for
- * poking at the page; anyone with the console controls the page anyway.
+ * instead of a fresh random key, once; `heartbeatMs` for the next joins (default 5 s, as agents).
+ * For tests that need a particular peer id ordering or quick heartbeats, and for poking at the
+ * page; anyone with the console controls the page anyway.
  */
-const handle: { readonly room: BrowserRoom | null; agentKey: string | undefined } = {
+const handle: { readonly room: BrowserRoom | null; agentKey: string | undefined; heartbeatMs: number | undefined } = {
   get room(): BrowserRoom | null {
     return room;
   },
   agentKey: undefined,
+  heartbeatMs: undefined,
 };
 (globalThis as { rtcAgentChat?: unknown }).rtcAgentChat = handle;
 
@@ -261,6 +263,7 @@ async function join(): Promise<void> {
       name,
       ...(token ? { accessToken: token } : {}),
       ...(nextAgentKey() ?? {}),
+      ...(handle.heartbeatMs !== undefined ? { heartbeatMs: handle.heartbeatMs } : {}),
       ...(e2ee ? { e2ee: secret === '' ? {} : { roomSecret: secret } } : {}),
       handlers: {
         message: logIncoming,

@@ -10,11 +10,14 @@ import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { AGENT_KEY_A, AGENT_KEY_B, connectClient, nextCall, record, signalR, until } from '../helpers/hub.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
-import { inbox, p2pTo, spawnChildAgent, useAgent } from '../helpers/agents.js';
-import { ErrorCode, parseErrorCode } from '../../src/index.js';
+import { inbox, nextEvent, p2pTo, spawnChildAgent, useAgent } from '../helpers/agents.js';
+import { checkMembersFeature } from '../helpers/contract-checks.js';
+import { ErrorCode, parseErrorCode, type PeerJoined, type PeerLeft } from '../../src/index.js';
 import { ASPNET_BUILD_TIMEOUT_MS, ASPNET_DIR, DOTNET_ENV, aspNetHubArgs, aspNetHubUpToDate, buildAspNetHub, probeDotnet } from '../../interop/support/aspnet-hub.js';
 
 const START_TIMEOUT_MS = 30_000;
+/** Short heartbeats so the heal test gives up on a frozen peer in about a second. */
+const HEAL_HEARTBEAT_MS = 300;
 /** Peer id the contract's test vector gives for AGENT_KEY_A without auth. */
 const PEER_ID_A = 'pQ7vkAVfuE-FbV3p';
 
@@ -171,6 +174,32 @@ describe.skipIf(!hasDotnet)('ASP.NET Core hub (interop/aspnet-hub)', () => {
     expect(seenByC).toEqual({ signal: [], relayed: [] });
     expect(c.state).toBe(signalR.HubConnectionState.Connected);
   });
+
+  it('implements the members feature like the Node hub (the same checks)', async () => {
+    await checkMembersFeature(url(), 'interop-members');
+  });
+
+  it('heals a room through the ASP.NET hub after a peer was frozen past its heartbeat', async () => {
+    const watcher = await useAgent(url(), { heartbeatIntervalMs: HEAL_HEARTBEAT_MS });
+    const room = await watcher.join('interop-heal');
+    const child = spawnChildAgent({ RTC_AGENT_HUB_URL: url(), ROOM: 'interop-heal', RTC_AGENT_HEARTBEAT_INTERVAL_MS: String(HEAL_HEARTBEAT_MS) });
+    const ready = await child.next((e) => e.event === 'ready');
+    await p2pTo(watcher, 1);
+    const left = nextEvent<PeerLeft>(watcher, 'peer-left', (p) => p.peerId === ready.peerId, 15_000);
+    process.kill(child.child.pid!, 'SIGSTOP');
+    try {
+      await room.send('while frozen', { to: ready.peerId });
+      expect((await left).reason).toBe('timeout');
+    } finally {
+      process.kill(child.child.pid!, 'SIGCONT');
+    }
+    const back = await nextEvent<PeerJoined>(watcher, 'peer-joined', (p) => p.peerId === ready.peerId, 15_000);
+    expect(back.reason).toBe('resumed');
+    expect(await child.next((e) => e.event === 'message', 15_000)).toMatchObject({ text: 'while frozen', from: room.selfId });
+    await p2pTo(watcher, 1, 15_000);
+    child.command({ cmd: 'close' });
+    expect(await child.exit).toBe(0);
+  }, 60_000);
 
   it('offers stateful reconnect: a dropped WebSocket resumes with nothing lost or duplicated', async () => {
     const negotiate = await fetch(`${url()}/negotiate?negotiateVersion=1&useStatefulReconnect=true`, { method: 'POST' });

@@ -544,4 +544,34 @@ describe.skipIf(!HAS_CHROMIUM || !BUILT)('browser chat with CLI agents (Chromium
     expect(await chat.page.locator('#peers li[data-name="relay-agent"] .detail').textContent()).toContain('no P2P (relay only)');
     await screenshot(chat.page, 'browser-chat-relay.png');
   });
+
+  it('heals like an agent: a frozen agent the page gave up on comes back, P2P and all, nothing lost', async () => {
+    const hub = await useHub();
+    const origin = new URL(hub.url).origin;
+    const child = spawnChildAgent({ RTC_AGENT_HUB_URL: hub.url, RTC_AGENT_NAME: 'frozen-agent', ROOM: 'web-heal', RTC_AGENT_HEARTBEAT_INTERVAL_MS: '300' });
+    let chat: ChatPage | undefined;
+    dumpOnFailure(() => chat, child);
+    await child.next((e) => e.event === 'ready');
+    const browser = await useBrowser();
+    chat = await openChat(browser, origin);
+    await chat.page.evaluate(() => {
+      (globalThis as unknown as { rtcAgentChat: { heartbeatMs: number } }).rtcAgentChat.heartbeatMs = 300;
+    });
+    const selfId = await chat.join('web-heal', 'browser-user');
+    await chat.peerOn('frozen-agent', 'p2p');
+    process.kill(child.child.pid!, 'SIGSTOP');
+    try {
+      await chat.send('sent while frozen');
+      // The page's heartbeat gives up: the agent leaves the peer list.
+      await chat.page.locator('#peers li[data-name="frozen-agent"]').waitFor({ state: 'detached', timeout: 15_000 });
+    } finally {
+      process.kill(child.child.pid!, 'SIGCONT');
+    }
+    await chat.peerOn('frozen-agent', 'p2p', 20_000);
+    const atAgent = await child.next((e) => e.event === 'message' && e.from === selfId, 15_000);
+    expect(atAgent).toMatchObject({ text: 'sent while frozen' });
+    child.command({ cmd: 'send', data: 'back again', to: selfId });
+    await chat.received('frozen-agent', 'back again', 'p2p');
+    expect(child.events.filter((e) => e.event === 'message').map((e) => e.text)).toEqual(['sent while frozen']);
+  }, 60_000);
 });
