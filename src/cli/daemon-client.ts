@@ -1,12 +1,13 @@
 /**
  * What the daemon's CLI clients (send, peers, status, events, stop) share: the --socket/--url/--token
- * flags, finding the daemon, JSON requests over node:http (unix socket or loopback TCP), and the
- * "no daemon running" case, which gets its own exit code.
+ * flags, finding the daemon (and, for --url, the token file that daemon wrote for its address),
+ * JSON requests over node:http (unix socket or loopback TCP), and the "no daemon running" case,
+ * which gets its own exit code.
  */
 import { existsSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { Command, Option } from 'commander';
-import { defaultSocketPath, defaultTokenPath, readTokenFile } from '../daemon/index.js';
+import { daemonTokenPath, defaultDaemonDir, defaultSocketPath, readTokenFile } from '../daemon/index.js';
 import { ErrorCode, RtcAgentError, parseErrorCode } from '../errors.js';
 import type { CliContext } from './context.js';
 import { ExitCode } from './exit-codes.js';
@@ -35,7 +36,7 @@ export function addClientFlags(cmd: Command): Command {
     .addOption(new Option('--socket <path>', `daemon control socket (default ${defaultSocketPath()})`).env('RTC_AGENT_DAEMON_SOCKET'))
     .addOption(new Option('--url <url>', 'daemon control URL when it listens on TCP, e.g. http://127.0.0.1:7070').env('RTC_AGENT_DAEMON_URL'))
     .addOption(new Option('--token <token>', 'bearer token for --url (prefer the env var or --token-file)').env('RTC_AGENT_DAEMON_TOKEN'))
-    .option('--token-file <file>', `file holding the bearer token (default ${defaultTokenPath()} if it exists)`);
+    .option('--token-file <file>', `file holding the bearer token (default: the one the daemon at --url wrote, ${defaultDaemonDir()}/daemon-HOST-PORT.token, if it exists)`);
 }
 
 /** Resolves the address: a flag beats an env var; --socket beats --url; else the default socket. */
@@ -53,7 +54,11 @@ export async function resolveAddress(cmd: Command, flags: ClientFlags): Promise<
   if (url.protocol !== 'http:') throw new RtcAgentError(ErrorCode.CONFIG, `--url '${flags.url}': the control API speaks plain http on loopback`);
   let token = flags.token;
   if (token === undefined && flags.tokenFile !== undefined) token = await readTokenFile(flags.tokenFile);
-  if (token === undefined && existsSync(defaultTokenPath())) token = await readTokenFile(defaultTokenPath());
+  if (token === undefined) {
+    // The file the daemon at exactly this address wrote; never another daemon's (it would be refused).
+    const own = daemonTokenPath(url.hostname, Number(url.port || 80));
+    if (existsSync(own)) token = await readTokenFile(own);
+  }
   return { url: url.origin, token };
 }
 

@@ -2,7 +2,8 @@ export { startDaemon, DEFAULT_MAX_BODY_BYTES, type Daemon, type DaemonOptions } 
 export { type DaemonEvent, type DaemonEventType, type PeerSummary, DEFAULT_EVENT_CLIENT_BUFFER_BYTES, DEFAULT_EVENT_HEARTBEAT_MS } from './events.js';
 export {
   defaultSocketPath,
-  defaultTokenPath,
+  daemonTokenPath,
+  tokenFileName,
   defaultDaemonDir,
   generateToken,
   writeTokenFile,

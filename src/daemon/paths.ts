@@ -1,7 +1,8 @@
 /**
  * Where the control socket lives and how it is claimed: a private directory (0700), a socket only
  * its owner may open (0600), stale sockets replaced, live ones refused. The socket's permissions
- * are the unix-socket mode's only access control, so they are checked, not assumed.
+ * are the unix-socket mode's only access control, so they are checked, not assumed. In TCP mode,
+ * each daemon's generated token gets its own file in that directory, named by its address.
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, lstat, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -12,8 +13,6 @@ import { ErrorCode, RtcAgentError } from '../errors.js';
 
 /** File name of the control socket inside its directory. */
 export const DAEMON_SOCKET_NAME = 'daemon.sock';
-/** File name of a generated bearer token (TCP mode), beside the default socket. */
-export const DAEMON_TOKEN_NAME = 'daemon.token';
 /** How long the "is someone listening on this socket?" probe may take before we call it stale. */
 export const DEFAULT_SOCKET_PROBE_MS = 1_000;
 
@@ -47,9 +46,20 @@ export function defaultSocketPath(env: NodeJS.ProcessEnv = process.env): string 
   return join(defaultDaemonDir(env), DAEMON_SOCKET_NAME);
 }
 
-/** The default file a generated TCP-mode token is written to. */
-export function defaultTokenPath(env: NodeJS.ProcessEnv = process.env): string {
-  return join(defaultDaemonDir(env), DAEMON_TOKEN_NAME);
+/**
+ * File name of the generated bearer token of the daemon listening on `host:port` (TCP mode), e.g.
+ * `daemon-127.0.0.1-7070.token`. One file per address, so daemons on other ports never overwrite
+ * each other's token, and only the daemon holding the port writes (or removes) its file. The host
+ * is taken as written (`localhost` stays `localhost`), lowercased, with `:` of IPv6 as `_`.
+ */
+export function tokenFileName(host: string, port: number): string {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase().replace(/[^a-z0-9.-]/g, '_');
+  return `daemon-${h}-${port}.token`;
+}
+
+/** Where the daemon on `host:port` writes its generated token: {@link tokenFileName} in {@link defaultDaemonDir}. */
+export function daemonTokenPath(host: string, port: number, env: NodeJS.ProcessEnv = process.env): string {
+  return join(defaultDaemonDir(env), tokenFileName(host, port));
 }
 
 /**
@@ -67,10 +77,10 @@ export async function ensurePrivateDir(dir: string, options: { enforce: boolean 
   if ((s.mode & 0o077) !== 0) await chmod(dir, 0o700);
 }
 
-/** Resolves true if something accepts connections on the unix socket `path`. */
-export function socketIsLive(path: string, ms = DEFAULT_SOCKET_PROBE_MS): Promise<boolean> {
+/** Resolves true if something accepts connections on the unix socket `path` (or on TCP `host:port`). */
+export function socketIsLive(path: string | { host: string; port: number }, ms = DEFAULT_SOCKET_PROBE_MS): Promise<boolean> {
   return new Promise((resolve) => {
-    const sock = connect({ path });
+    const sock = typeof path === 'string' ? connect({ path }) : connect({ host: path.host, port: path.port });
     const done = (live: boolean): void => {
       clearTimeout(timer);
       sock.destroy();
@@ -124,7 +134,10 @@ export function generateToken(): string {
   return randomBytes(32).toString('base64url');
 }
 
-/** Writes a token file only its owner can read (0600), making its directory private if needed. */
+/**
+ * Writes a token file only its owner can read (0600), making its directory private if needed. A
+ * file already there (a daemon killed on this address left it) is replaced, not reused.
+ */
 export async function writeTokenFile(path: string, token: string): Promise<void> {
   await ensurePrivateDir(dirname(path), { enforce: true });
   await rm(path, { force: true });

@@ -2,7 +2,7 @@
  * `startDaemon()`: the local control API of a long-running agent. HTTP over a unix socket (access
  * controlled by file permissions) or over loopback TCP with a bearer token. The daemon owns the
  * agent it is given: `close()` ends the event streams, closes the agent (leaving its rooms) and
- * removes the socket.
+ * removes the socket, or the token file it wrote for its address.
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { chmod, rm } from 'node:fs/promises';
@@ -14,7 +14,7 @@ import type { Logger } from '../log/logger.js';
 import { EventStream } from './events.js';
 import { HttpError, sendError } from './http.js';
 import { DaemonMetrics } from './metrics.js';
-import { claimSocketPath, defaultDaemonDir, defaultSocketPath, isLoopbackHost } from './paths.js';
+import { DaemonAddressError, claimSocketPath, daemonTokenPath, defaultDaemonDir, defaultSocketPath, isLoopbackHost, writeTokenFile } from './paths.js';
 import { matchRoute, type RouteContext } from './routes.js';
 import { dirname } from 'node:path';
 
@@ -30,8 +30,12 @@ export interface DaemonOptions {
   log: Logger;
   /** Unix socket to listen on; {@link defaultSocketPath} if neither this nor `tcp` is given. */
   socketPath?: string;
-  /** Listen on loopback TCP instead, requiring `Authorization: Bearer <token>`. */
-  tcp?: { host?: string; port: number; token: string };
+  /**
+   * Listen on loopback TCP instead, requiring `Authorization: Bearer <token>`. With
+   * `writeTokenFile`, the token is written (0600) to {@link daemonTokenPath} of the address actually
+   * bound, once listening, so clients on this account find it; close() removes it.
+   */
+  tcp?: { host?: string; port: number; token: string; writeTokenFile?: boolean };
   /** Request body limit; {@link DEFAULT_MAX_BODY_BYTES} by default. */
   maxBodyBytes?: number;
   /** Unread bytes an event client may have queued before it is dropped. */
@@ -45,6 +49,8 @@ export interface Daemon {
   readonly socketPath: string | undefined;
   /** `http://127.0.0.1:PORT`, in TCP mode. */
   readonly url: string | undefined;
+  /** The token file this daemon wrote for its address (TCP mode with `writeTokenFile`). */
+  readonly tokenFile: string | undefined;
   /** Resolves (with the reason) when a client asked the daemon to stop (`POST /stop`). */
   readonly stopRequested: Promise<string>;
   /** Stops listening, ends event streams, closes the agent, removes the socket. Idempotent. */
@@ -132,6 +138,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   });
 
   let url: string | undefined;
+  let tokenFile: string | undefined;
   try {
     if (socketPath !== undefined) {
       // The default directory must be private; a path the user chose keeps its directory as is.
@@ -142,16 +149,27 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       if (process.platform !== 'win32') await chmod(socketPath, 0o600);
     } else {
       const host = tcp!.host ?? '127.0.0.1';
-      await listen(server, tcp!.port, host);
+      try {
+        await listen(server, tcp!.port, host);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+        throw new DaemonAddressError(`another process is listening on ${host}:${tcp!.port}`, 'EADDRINUSE');
+      }
       const port = (server.address() as AddressInfo).port;
       url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
       ctx.address = { url };
+      // Written only now: the port is ours, so a file of that name can only be a dead daemon's.
+      if (tcp!.writeTokenFile) {
+        tokenFile = daemonTokenPath(host, port);
+        await writeTokenFile(tokenFile, tcp!.token);
+      }
     }
   } catch (err) {
     events.close();
     agent.off('message', onMessage);
     agent.off('path-changed', onPath);
     server.close();
+    if (tokenFile !== undefined) await rm(tokenFile, { force: true });
     throw err;
   }
   log.info(socketPath !== undefined ? { socket: socketPath } : { url }, 'control API listening');
@@ -164,6 +182,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     await agent.close();
     agent.off('message', onMessage);
     agent.off('path-changed', onPath);
+    // Before the port is released: afterwards another daemon may bind it and write a file of the same name.
+    if (tokenFile !== undefined) await rm(tokenFile, { force: true });
     const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     const cut = setTimeout(() => server.closeAllConnections(), DEFAULT_DAEMON_CLOSE_GRACE_MS);
@@ -175,6 +195,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   return {
     socketPath,
     url,
+    tokenFile,
     stopRequested,
     close() {
       closing ??= shutdown();

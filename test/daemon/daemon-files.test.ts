@@ -7,6 +7,7 @@ import type { FileReceived } from '../../src/index.js';
 import { useHub } from '../helpers/hub.js';
 import { nextEvent, useAgent } from '../helpers/agents.js';
 import { runCli, spawnCli, startDaemonProc, useTmpDir } from './helpers.js';
+import { waitUntil } from '../helpers/wait.js';
 
 describe('daemon file transfer', () => {
   it('sends a file through the daemon to a peer, verified; received files appear on the event stream', async () => {
@@ -15,7 +16,7 @@ describe('daemon file transfer', () => {
     const daemon = await startDaemonProc(hub.url, ['--room', 'files', '--download-dir', join(dir, 'daemon-in')]);
     const peer = await useAgent(hub.url, { name: 'peer', downloadDir: join(dir, 'peer-in') });
     const room = await peer.join('files');
-    await expect.poll(() => room.peers().length, { timeout: 10_000 }).toBe(1);
+    await waitUntil(() => room.peers().length === 1, { what: 'room.peers().length === 1', timeoutMs: 10_000 });
 
     const data = randomBytes(1_500_000);
     writeFileSync(join(dir, 'out.bin'), data);
