@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import { loadSettings, type AgentSettings, type AgentSettingsInput } from '../config/agent-settings.js';
 import { ErrorCode, RtcAgentError } from '../errors.js';
 import { createLogger, type Logger } from '../log/logger.js';
-import type { IceServer } from '../protocol/room-contract.js';
+import { MAX_AGENT_KEY_LENGTH, MIN_AGENT_KEY_LENGTH, type IceServer } from '../protocol/room-contract.js';
 import { RoomSession, type PathChange, type PeerLeft, type ReceivedMessage, type PeerJoined } from '../room/room-session.js';
 import { dirname, join } from 'node:path';
 import { E2eeSession, FileKnownPeers, deriveRoomKey, identityChangedError, loadOrCreateIdentity, type KnownPeers, type RoomKey } from '../crypto/index.js';
@@ -29,6 +29,12 @@ export interface AgentOptions extends AgentSettingsInput {
   signal?: AbortSignal;
   /** Decides about each incoming file (after the maxFileBytes and acceptFiles checks). */
   acceptFile?: (offer: FileOffer) => boolean | Promise<boolean>;
+  /**
+   * The secret the hub derives this agent's peer id from (src/protocol/peer-id.ts): the same key
+   * gives a stable peer id across processes. Keep it secret (whoever has it can take the id); at
+   * least 16 characters. A random one per agent by default.
+   */
+  agentKey?: string;
 }
 
 export interface AgentEvents extends FileEvents {
@@ -59,7 +65,8 @@ export class Agent extends EventEmitter<AgentEvents> {
    * deliver its offer) in the same frame as our Join's result, before the room object exists.
    */
   private readonly joining = new Map<string, ((room: RoomSession) => void)[]>();
-  private readonly agentKey = randomBytes(24).toString('base64url');
+  /** AgentOptions.agentKey when given (set once, in create()), else random. */
+  private agentKey = randomBytes(24).toString('base64url');
   /** Tells peers which running process this is: a restarted agent gets fresh delivery state. */
   private readonly instance = randomBytes(8).toString('base64url');
   private closing: Promise<void> | null = null;
@@ -119,7 +126,10 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   /** Resolves settings, loads the native binding (or explains why not) and connects to the hub. */
   static async create(options: AgentOptions = {}): Promise<Agent> {
-    const { logger, configFile, env, signal, acceptFile, ...input } = options;
+    const { logger, configFile, env, signal, acceptFile, agentKey, ...input } = options;
+    if (agentKey !== undefined && (typeof agentKey !== 'string' || agentKey.length < MIN_AGENT_KEY_LENGTH || agentKey.length > MAX_AGENT_KEY_LENGTH)) {
+      throw new RtcAgentError(ErrorCode.CONFIG, `option 'agentKey' must be a secret string of ${MIN_AGENT_KEY_LENGTH}-${MAX_AGENT_KEY_LENGTH} characters`, { details: { setting: 'agentKey' } });
+    }
     const settings = await loadSettings({ options: input, env, configFile });
     if (settings.roomSecret !== undefined && !settings.enableE2ee) {
       throw new RtcAgentError(ErrorCode.CONFIG, "setting 'roomSecret' only means something with enableE2ee (--e2ee)", { details: { setting: 'roomSecret' } });
@@ -147,6 +157,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     }
     const agent = new Agent(settings, log, binding, reason);
     agent.acceptFile = acceptFile;
+    if (agentKey !== undefined) agent.agentKey = agentKey;
     if (settings.enableE2ee) {
       try {
         const identity = await loadOrCreateIdentity(settings.identityFile);
