@@ -2,6 +2,7 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { useHub } from '../helpers/hub.js';
 import { inbox, p2pTo, spawnChildAgent, useAgent } from '../helpers/agents.js';
+import { waitUntil } from '../helpers/wait.js';
 
 describe('channels and rooms', () => {
   it('sends unreliable messages over the unordered P2P channel and over relay', async () => {
@@ -23,7 +24,7 @@ describe('channels and rooms', () => {
     const c = await useAgent(hub.url, { tryNative: false });
     await c.join('games');
     const boxC = inbox(c);
-    await expect.poll(() => ra.peers().length).toBe(2);
+    await waitUntil(() => ra.peers().length === 2, { what: 'ra.peers().length === 2' });
     await ra.send('state update');
     const atC = await boxC.waitFor(1);
     expect(atC[0]).toMatchObject({ text: 'state update', path: 'relay', reliable: false });
@@ -56,7 +57,7 @@ describe('channels and rooms', () => {
     const room = await a.join('stuck');
     const child = spawnChildAgent({ RTC_AGENT_HUB_URL: hub.url, ROOM: 'stuck', RTC_AGENT_TRY_NATIVE: 'false' });
     const ready = await child.next((e) => e.event === 'ready');
-    await expect.poll(() => room.peers().length).toBe(1);
+    await waitUntil(() => room.peers().length === 1, { what: 'room.peers().length === 1' });
     // Frozen, not dead: it keeps its sockets but reads and acks nothing.
     child.child.kill('SIGSTOP');
     onTestFinished(() => {

@@ -6,6 +6,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { startHub, type Hub, type ReceivedMessage } from '../../src/index.js';
 import { inbox, p2pTo, useAgent } from '../helpers/agents.js';
 import { useHub } from '../helpers/hub.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const COUNT = 10_000;
 
@@ -68,7 +69,7 @@ describe('reliable delivery', () => {
     const b = await useAgent(hub.url, opts);
     const ra = await a.join('restart');
     await b.join('restart');
-    await expect.poll(() => ra.peers().length).toBe(1);
+    await waitUntil(() => ra.peers().length === 1, { what: 'ra.peers().length === 1' });
     const box = inbox(b);
     const states: string[] = [];
     a.on('hub', (s) => states.push(s));
@@ -99,15 +100,15 @@ describe('reliable delivery', () => {
     a.on('peer-left', (p) => left.push(p.peerId));
 
     await hub.close();
-    await expect.poll(() => a.hubState, { timeout: 5_000 }).not.toBe('connected');
+    await waitUntil(() => a.hubState !== 'connected', { what: "a.hubState !== 'connected'", timeoutMs: 5_000 });
     for (let n = 0; n < 1_000; n++) await ra.send({ n });
     const during = await box.waitFor(1_000, 10_000);
     expectSequence(during, 1_000);
     expect(during.every((m) => m.path === 'p2p')).toBe(true);
 
     hub = await startHub({ host: '127.0.0.1', port });
-    await expect.poll(() => a.hubState, { timeout: 10_000 }).toBe('connected');
-    await expect.poll(() => b.hubState, { timeout: 10_000 }).toBe('connected');
+    await waitUntil(() => a.hubState === 'connected', { what: "a.hubState === 'connected'", timeoutMs: 10_000 });
+    await waitUntil(() => b.hubState === 'connected', { what: "b.hubState === 'connected'", timeoutMs: 10_000 });
     // Same peer ids after the reconnect, and the P2P link was never dropped.
     expect(ra.peer(rb.selfId)).toMatchObject({ path: 'p2p', p2p: 'open' });
     expect(left).toEqual([]);

@@ -50,13 +50,17 @@ describe('mesh', () => {
 
     for (let i = 0; i < 5; i++) await rooms[i]!.send(`broadcast from ${i}`);
     await rooms[0]!.send(Buffer.from('secret for 3'), { to: rooms[3]!.selfId });
-    await boxes[3]!.waitFor(5);
+    // A marker broadcast after the directed message: delivery from agent 0 is in order per peer, so
+    // once a peer has the marker, a wrongly delivered copy of the directed one would be there too.
+    await rooms[0]!.send('marker');
+    await boxes[3]!.waitFor(6);
     for (let i = 0; i < 5; i++) {
-      const box = await boxes[i]!.waitFor(4);
-      const texts = box.filter((m) => m.kind === 'text').map((m) => m.text).sort();
+      const box = await boxes[i]!.waitFor(i === 0 ? 4 : i === 3 ? 6 : 5);
+      const texts = box.filter((m) => m.kind === 'text' && m.text !== 'marker').map((m) => m.text).sort();
       expect(texts).toEqual([0, 1, 2, 3, 4].filter((j) => j !== i).map((j) => `broadcast from ${j}`));
+      if (i !== 0) expect(box.some((m) => m.text === 'marker')).toBe(true);
     }
-    // Directed: only agent 3 got the binary one; a round trip through 4 proves it is not in flight elsewhere.
+    // Directed: only agent 3 got the binary one.
     const directed = boxes.map((b) => b.messages.filter((m) => m.kind === 'binary').length);
     expect(directed).toEqual([0, 0, 0, 1, 0]);
     expect(Buffer.from(boxes[3]!.messages.find((m) => m.kind === 'binary')!.data as Uint8Array).toString()).toBe('secret for 3');

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeBundle, decodeFrame, FrameKind, type DataFrame } from '../../src/protocol/frames.js';
 import { connectClient, nextCall, useHub } from '../helpers/hub.js';
 import { useAgent } from '../helpers/agents.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const KEY = 'restart-test-agent-key-0001';
 
@@ -37,32 +38,32 @@ describe('a peer id coming back', () => {
     const first = await connectClient(hub.url);
     const firstFrames = dataFramesFrom(first, 2);
     await first.invoke('Join', 'again', { agentKey: KEY, name: 'bot', capabilities: { native: false, instance: 'one' } });
-    await expect.poll(() => room.peers().length).toBe(1);
+    await waitUntil(() => room.peers().length === 1, { what: 'room.peers().length === 1' });
     const peerId = room.peers()[0]!.peerId;
     await room.send('m1');
     await room.send('m2');
     expect((await firstFrames).map((f) => f.seq)).toEqual([1, 2]);
     await first.stop();
-    await expect.poll(() => room.peers().length).toBe(0);
+    await waitUntil(() => room.peers().length === 0, { what: 'room.peers().length === 0' });
 
     // Same key, same instance (the same process reconnecting): numbering continues (3 is next;
     // 1 and 2 were never acknowledged by this raw client, so they come again first).
     const again = await connectClient(hub.url);
     const againFrames = dataFramesFrom(again, 3);
     await again.invoke('Join', 'again', { agentKey: KEY, name: 'bot', capabilities: { native: false, instance: 'one' } });
-    await expect.poll(() => room.peers().length).toBe(1);
+    await waitUntil(() => room.peers().length === 1, { what: 'room.peers().length === 1' });
     await room.send('m3', { to: peerId });
     const seqs = (await againFrames).map((f) => f.seq);
     expect(seqs).toContain(3);
     await again.stop();
-    await expect.poll(() => room.peers().length).toBe(0);
+    await waitUntil(() => room.peers().length === 0, { what: 'room.peers().length === 0' });
 
     // Same key, new instance (a restarted process): a new epoch, from seq 1.
     const restarted = await connectClient(hub.url);
     const freshFrames = dataFramesFrom(restarted, 1);
     const joined = nextCall(restarted, 'Relayed', 10_000);
     await restarted.invoke('Join', 'again', { agentKey: KEY, name: 'bot', capabilities: { native: false, instance: 'two' } });
-    await expect.poll(() => room.peers().length).toBe(1);
+    await waitUntil(() => room.peers().length === 1, { what: 'room.peers().length === 1' });
     await room.send('hello again', { to: peerId });
     await joined;
     const fresh = await freshFrames;

@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { useHub } from '../helpers/hub.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = `${ROOT}bin/rtc-agent.js`;
@@ -47,12 +48,11 @@ class Terminal {
   }
   /** Waits until the screen matches (polling the terminal, as a person looking at it would). */
   async waitFor(pattern: RegExp, ms = 15_000): Promise<string> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const screen = this.screen();
-      if (pattern.test(screen)) return screen;
-      if (Date.now() > deadline) throw new Error(`terminal ${this.name} never showed ${pattern}; it shows:\n${screen}`);
-      await new Promise((r) => setTimeout(r, 100));
+    let screen = '';
+    try {
+      return await waitUntil(() => ((screen = this.screen()), pattern.test(screen) ? screen : undefined), { what: `terminal ${this.name} to show ${pattern}`, timeoutMs: ms, intervalMs: 100 });
+    } catch (err) {
+      throw new Error(`${(err as Error).message.replace(/ \(last value.*$/s, '')}; it shows:\n${screen}`);
     }
   }
   alive(): boolean {
@@ -87,9 +87,7 @@ describe.skipIf(!hasTmux)('rtc-agent chat in two terminals', () => {
 
     bob.type('/quit');
     await alice.waitFor(/bob left \(left\)/);
-    const deadline = Date.now() + 5_000;
-    while (bob.alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    expect(bob.alive()).toBe(false);
+    await waitUntil(() => !bob.alive(), { what: "bob's chat (and its tmux session) to end after /quit", intervalMs: 100 });
   });
 });
 

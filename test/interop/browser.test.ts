@@ -487,6 +487,9 @@ describe.skipIf(!HAS_CHROMIUM || !BUILT)('browser chat with CLI agents (Chromium
     child.command({ cmd: 'send', data: 'plaintext to an E2EE page', to: selfId });
     const refused = await child.next((e) => e.event === 'error');
     expect(refused.message).toMatch(/requires end-to-end encryption/);
+    // The scenario is "nothing arrives": both sides refused locally, and a leak would still be on
+    // its way. Nothing can serve as a marker (neither side may send the other anything), so this
+    // is a window to observe, not a synchronisation.
     await new Promise((r) => setTimeout(r, 500));
     expect(child.events.filter((e) => e.event === 'message')).toEqual([]);
     expect(await chat.page.locator('#log li[data-direction="in"]').count()).toBe(0);
