@@ -10,8 +10,27 @@ export interface AuthUser {
   name: string;
   /** Room names the token allows, or '*' for any. */
   rooms: Set<string> | '*';
-  /** ms since the epoch at which the token expires, if it does. */
+  /**
+   * ms since the epoch at which the token expires, if it does: its `exp`, or `iat` plus the hub's
+   * maximum token age, whichever comes first. The hub closes the connection then.
+   */
   expiresAt: number | undefined;
+}
+
+/**
+ * The one message for a token past its `exp` or the hub's maximum age, on negotiate and in the
+ * Close sent to a live connection (`RTC_ERR_UNAUTHORIZED: token expired`): clients match on it.
+ */
+export const TOKEN_EXPIRED = 'token expired';
+
+/** The error a connection is closed with when its token expires. */
+export function tokenExpiredError(): RtcAgentError {
+  return new RtcAgentError(ErrorCode.UNAUTHORIZED, TOKEN_EXPIRED, { details: { expired: true } });
+}
+
+/** True for the error {@link TokenVerifier.verify} throws for an authentic but expired token. */
+export function isExpiredTokenError(err: unknown): err is RtcAgentError {
+  return err instanceof RtcAgentError && err.code === ErrorCode.UNAUTHORIZED && err.details?.expired === true;
 }
 
 /** Verifies bearer tokens (HS256 with a secret, RS256/ES256 with a public key) with jose. */
@@ -45,27 +64,50 @@ export class TokenVerifier {
     }
   }
 
+  /**
+   * Checks signature and claims. An authentic token that is only too old fails with an error whose
+   * details carry `expired: true` and the token's `userId`, so the hub can tell "this user's token
+   * ran out" (close that user's connection) from "not this user" (refuse).
+   */
   async verify(token: string): Promise<AuthUser> {
     let payload: JWTPayload;
+    const maxAgeMs = this.options.maxAgeMs;
     try {
       const verifyOptions: Parameters<typeof jwtVerify>[2] = { algorithms: this.algorithms };
       if (this.options.issuer !== undefined) verifyOptions.issuer = this.options.issuer;
       if (this.options.audience !== undefined) verifyOptions.audience = this.options.audience;
+      // jose then also requires `iat` (and refuses one in the future).
+      if (maxAgeMs !== undefined) verifyOptions.maxTokenAge = maxAgeMs / 1000;
       ({ payload } = await jwtVerify(token, this.key, verifyOptions));
     } catch (err) {
-      throw new RtcAgentError(ErrorCode.UNAUTHORIZED, describeJoseError(err), { cause: err });
+      if (err instanceof joseErrors.JWTExpired) {
+        // jose checked the signature before the time claims, so this payload is authentic.
+        const sub = err.payload.sub;
+        throw new RtcAgentError(ErrorCode.UNAUTHORIZED, TOKEN_EXPIRED, { cause: err, details: { expired: true, userId: typeof sub === 'string' ? sub : undefined } });
+      }
+      throw new RtcAgentError(ErrorCode.UNAUTHORIZED, describeJoseError(err, maxAgeMs !== undefined), { cause: err });
     }
     if (typeof payload.sub !== 'string' || payload.sub.length === 0) {
       throw new RtcAgentError(ErrorCode.UNAUTHORIZED, "token has no 'sub' claim");
     }
+    const expiresAt = expiryOf(payload, maxAgeMs);
+    // jose counts whole seconds (and lets a token live up to a second past its max age); the hub
+    // closes live connections at the exact ms, so a token is valid here exactly while now < expiresAt.
+    if (expiresAt !== undefined && Date.now() >= expiresAt) {
+      throw new RtcAgentError(ErrorCode.UNAUTHORIZED, TOKEN_EXPIRED, { details: { expired: true, userId: payload.sub } });
+    }
     const name = typeof payload.name === 'string' && payload.name.length > 0 ? payload.name : payload.sub;
-    return {
-      userId: payload.sub,
-      name,
-      rooms: parseRoomsClaim(payload.rooms),
-      expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined,
-    };
+    return { userId: payload.sub, name, rooms: parseRoomsClaim(payload.rooms), expiresAt };
   }
+}
+
+/** `exp`, or `iat` + max age, whichever is earlier; undefined for a token that never expires. */
+function expiryOf(payload: JWTPayload, maxAgeMs: number | undefined): number | undefined {
+  const byExp = typeof payload.exp === 'number' ? payload.exp * 1000 : undefined;
+  const byAge = maxAgeMs !== undefined && typeof payload.iat === 'number' ? payload.iat * 1000 + maxAgeMs : undefined;
+  if (byExp === undefined) return byAge;
+  if (byAge === undefined) return byExp;
+  return Math.min(byExp, byAge);
 }
 
 /**
@@ -88,9 +130,11 @@ export function mayJoin(user: AuthUser | null, room: string): boolean {
   return user.rooms.has(room);
 }
 
-function describeJoseError(err: unknown): string {
-  if (err instanceof joseErrors.JWTExpired) return 'token expired';
-  if (err instanceof joseErrors.JWTClaimValidationFailed) return `token claim '${err.claim}' is invalid: ${err.reason}`;
+function describeJoseError(err: unknown, maxAge: boolean): string {
+  if (err instanceof joseErrors.JWTClaimValidationFailed) {
+    if (maxAge && err.claim === 'iat' && err.reason === 'missing') return "token has no 'iat' claim (the hub has a maximum token age, --jwt-max-age)";
+    return `token claim '${err.claim}' is invalid: ${err.reason}`;
+  }
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'token algorithm not allowed';
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'token signature is invalid';
   if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid) return 'token is malformed';

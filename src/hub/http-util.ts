@@ -36,3 +36,23 @@ export function readBody(req: IncomingMessage, limitBytes: number): Promise<stri
     req.on('error', reject);
   });
 }
+
+/** The reason phrase for the statuses the hub writes by hand (refused WebSocket upgrades). */
+export function statusText(status: number): string {
+  switch (status) {
+    case 400:
+      return 'Bad Request';
+    case 401:
+      return 'Unauthorized';
+    case 403:
+      return 'Forbidden';
+    case 404:
+      return 'Not Found';
+    case 409:
+      return 'Conflict';
+    case 503:
+      return 'Service Unavailable';
+    default:
+      return 'Error';
+  }
+}

@@ -38,6 +38,39 @@ export const DEFAULT_OUTBOUND_MAX_BYTES = 16 * 1024 * 1024;
  */
 export const DEFAULT_RECONNECT_BUFFER_BYTES = 4 * 1024 * 1024;
 
+/**
+ * A client gets this long to send a complete request head (request line and headers). Real
+ * clients send theirs in one packet; 5 s covers a slow mobile round trip, while a slowloris client
+ * that connects and sends nothing, or dribbles header lines, loses its socket after 5 s instead of
+ * holding a file descriptor for Node's default 60 s (plus a 30 s check interval).
+ */
+export const DEFAULT_REQUEST_HEAD_TIMEOUT_MS = 5_000;
+/**
+ * An idle keep-alive socket (between two requests) is destroyed after this. Node's own default,
+ * and above the 4 s for which undici (fetch, the official client's HTTP in Node) keeps idle
+ * sockets, so the client drops a socket before the hub does and never sends on a closing one.
+ */
+export const DEFAULT_IDLE_SOCKET_TIMEOUT_MS = 5_000;
+/**
+ * Concurrently open sockets (HTTP, SSE, long polls and WebSockets together) before new ones are
+ * refused at accept. Each costs a file descriptor and kernel buffers; 10,000 serves thousands of
+ * agents and stays far below common fd limits. The hub lowers it further to fit the process's
+ * open-file limit (see {@link effectiveMaxConnections}), so a flood cannot make accept() fail
+ * with EMFILE and starve files, logs and the listening socket.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 10_000;
+/** File descriptors kept free of sockets for everything else (listening socket, logs, files, stdio). */
+export const FD_RESERVE = 64;
+/**
+ * A member whose connection the hub closed because its token expired stays listed this long, so
+ * that a client coming back at once with a fresh token (the official client's first retry is
+ * immediate) rejoins without the others seeing it leave and join. One that does not come back is
+ * reported left (`disconnected`) after it.
+ */
+export const DEFAULT_TOKEN_EXPIRY_GRACE_MS = 5_000;
+/** `iat` has 1-second resolution, so a shorter maximum token age cannot be checked meaningfully. */
+export const MIN_JWT_MAX_AGE_MS = 1_000;
+
 export interface HubLimits {
   maxMessageBytes: number;
   /** One WebSocket frame or POST body, which may batch many messages. */
@@ -62,6 +95,11 @@ export interface HubAuthOptions {
   issuer?: string;
   /** Required `aud`, if set. */
   audience?: string;
+  /**
+   * Tokens must carry `iat` and be younger than this (`--jwt-max-age`). A live connection is
+   * closed when its token reaches this age, or its `exp`, whichever comes first.
+   */
+  maxAgeMs?: number;
 }
 
 export interface HubOptions {
@@ -84,6 +122,14 @@ export interface HubOptions {
   iceServers?: IceServer[];
   /** Which transports negotiate offers; all three by default. */
   transports?: TransportName[];
+  /** A socket without a complete request head after this long is destroyed. */
+  requestHeadTimeoutMs?: number;
+  /** An idle keep-alive socket is destroyed after this long. */
+  idleSocketTimeoutMs?: number;
+  /** Open sockets at most; new ones are refused beyond it (lowered to fit the fd limit). */
+  maxConnections?: number;
+  /** How long a member closed for an expired token stays listed, waiting for it to rejoin. */
+  tokenExpiryGraceMs?: number;
 }
 
 export type TransportName = 'WebSockets' | 'ServerSentEvents' | 'LongPolling';
@@ -103,6 +149,11 @@ export interface ResolvedHubOptions {
   limits: HubLimits;
   iceServers: IceServer[];
   transports: TransportName[];
+  requestHeadTimeoutMs: number;
+  idleSocketTimeoutMs: number;
+  /** As configured; the hub applies {@link effectiveMaxConnections} of it. */
+  maxConnections: number;
+  tokenExpiryGraceMs: number;
 }
 
 /**
@@ -164,7 +215,11 @@ export function resolveHubOptions(options: HubOptions): ResolvedHubOptions {
   if (auth?.jwtSecret !== undefined && auth.jwtSecret.length < 16) {
     throw bad('auth.jwtSecret', 'must be at least 16 characters (HS256 needs a strong secret)');
   }
+  if (auth?.maxAgeMs !== undefined && (!Number.isInteger(auth.maxAgeMs) || auth.maxAgeMs < MIN_JWT_MAX_AGE_MS)) {
+    throw bad('auth.maxAgeMs', `must be an integer of at least ${MIN_JWT_MAX_AGE_MS} ms (iat has 1-second resolution), got ${String(auth.maxAgeMs)}`);
+  }
   const hasAuth = auth !== undefined && (auth.jwtSecret !== undefined || auth.jwtPublicKey !== undefined);
+  if (auth?.maxAgeMs !== undefined && !hasAuth) throw bad('auth.maxAgeMs', 'needs auth.jwtSecret or auth.jwtPublicKey (there are no tokens to check)');
 
   const corsOrigins = options.corsOrigins ?? [];
   for (const origin of corsOrigins) {
@@ -192,5 +247,19 @@ export function resolveHubOptions(options: HubOptions): ResolvedHubOptions {
     limits,
     iceServers: options.iceServers ?? [],
     transports,
+    requestHeadTimeoutMs: positiveInt('requestHeadTimeoutMs', options.requestHeadTimeoutMs ?? DEFAULT_REQUEST_HEAD_TIMEOUT_MS),
+    idleSocketTimeoutMs: positiveInt('idleSocketTimeoutMs', options.idleSocketTimeoutMs ?? DEFAULT_IDLE_SOCKET_TIMEOUT_MS),
+    maxConnections: positiveInt('maxConnections', options.maxConnections ?? DEFAULT_MAX_CONNECTIONS),
+    tokenExpiryGraceMs: positiveInt('tokenExpiryGraceMs', options.tokenExpiryGraceMs ?? DEFAULT_TOKEN_EXPIRY_GRACE_MS),
   };
+}
+
+/**
+ * The socket cap the hub applies: the configured one, lowered so that sockets leave
+ * {@link FD_RESERVE} descriptors of the open-file limit free (Node raises the soft limit to the
+ * hard one at startup). `fdLimit` is undefined where it cannot be read (not Linux).
+ */
+export function effectiveMaxConnections(configured: number, fdLimit: number | undefined): number {
+  if (fdLimit === undefined || !Number.isFinite(fdLimit)) return configured;
+  return Math.max(1, Math.min(configured, fdLimit - FD_RESERVE));
 }

@@ -7,16 +7,18 @@ import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ErrorCode, RtcAgentError } from '../errors.js';
 import { silentLogger, type Logger } from '../log/logger.js';
-import { TokenVerifier, extractToken, type AuthUser } from './auth.js';
+import { TokenVerifier, extractToken, isExpiredTokenError, type AuthUser } from './auth.js';
 import { HubClientConnection, type ConnectionEvents } from './connection.js';
 import { CorsPolicy } from './cors.js';
 import { InvocationDispatcher } from './dispatcher.js';
-import { readBody, sendJson, sendText } from './http-util.js';
+import { readBody, sendJson, sendText, statusText } from './http-util.js';
 import { HubMetrics } from './metrics.js';
 import { resolveHubOptions, type HubOptions, type ResolvedHubOptions, type TransportName } from './options.js';
 import { InProcessRoomRegistry, type RoomRegistry } from './room-registry.js';
 import { RoomMethods } from './room-methods.js';
 import { Session } from './session.js';
+import { SocketGuard, httpServerOptions } from './socket-guard.js';
+import { TokenExpiry } from './token-expiry.js';
 import { WebAssets } from './web-page.js';
 import { LongPollingSink } from './transports/long-polling.js';
 import { ServerSentEventsSink } from './transports/server-sent-events.js';
@@ -61,7 +63,8 @@ class HubServer implements Hub {
   private readonly sessions = new WeakMap<HubClientConnection, Session>();
   /** The key each connection is registered under in `connections`. */
   private readonly keys = new WeakMap<HubClientConnection, string>();
-  private readonly sockets = new Set<Socket>();
+  private readonly guard: SocketGuard;
+  private readonly expiry: TokenExpiry;
   private ticker: NodeJS.Timeout | null = null;
   private closing: Promise<void> | null = null;
   private shuttingDown = false;
@@ -73,29 +76,26 @@ class HubServer implements Hub {
   ) {
     this.cors = new CorsPolicy(options.corsOrigins);
     this.verifier = options.auth ? new TokenVerifier(options.auth) : null;
+    this.expiry = new TokenExpiry(options.tokenExpiryGraceMs);
     this.metrics = new HubMetrics(() => this.snapshot());
     this.rooms = new RoomMethods(this.registry, options, this.metrics, log.child({ component: 'rooms' }));
     this.dispatcher = new InvocationDispatcher(this.rooms.table(), options.limits, this.metrics, log);
     this.web = new WebAssets(options.path);
-    this.server = createServer((req, res) => {
+    this.server = createServer(httpServerOptions(options), (req, res) => {
       this.onRequest(req, res).catch((err: unknown) => {
         this.log.error({ err }, 'request failed');
         sendText(res, 500, 'internal error');
       });
     });
-    this.server.on('connection', (socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-    });
+    // Head and idle timeouts, the socket cap, and bad requests (destroyed, not ended).
+    this.guard = new SocketGuard(options, this.metrics.registry, log.child({ component: 'sockets' }));
+    this.guard.attach(this.server);
     this.server.on('upgrade', (req, socket, head) => {
-      this.onUpgrade(req, socket as Socket, head).catch((err: unknown) => {
+      const upgraded = this.guard.upgradeStarted(socket as Socket);
+      this.onUpgrade(req, socket as Socket, head, upgraded).catch((err: unknown) => {
         this.log.error({ err }, 'upgrade failed');
         socket.destroy();
       });
-    });
-    this.server.on('clientError', (err, socket) => {
-      this.log.debug({ err }, 'bad HTTP request');
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
     });
     this.wss = new WebSocketServer({
       noServer: true,
@@ -127,18 +127,22 @@ class HubServer implements Hub {
         resolve();
       });
     });
+    // From now on a server error is an accept() failure (e.g. EMFILE): log it, never crash on it.
+    this.server.on('error', (err) => this.log.error({ err }, 'hub server error'));
     this.address = this.server.address() as AddressInfo;
     const o = this.options;
     // One ticker for every connection; fine-grained enough for the shortest configured interval.
     const tickMs = Math.max(20, Math.min(1_000, o.keepAliveIntervalMs / 4, o.clientTimeoutMs / 4, o.handshakeTimeoutMs / 4));
     this.ticker = setInterval(() => this.tick(), tickMs);
     this.ticker.unref();
-    this.log.info({ url: this.url, auth: this.verifier !== null, transports: o.transports }, 'hub listening');
+    this.log.info({ url: this.url, auth: this.verifier !== null, transports: o.transports, maxConnections: this.guard.maxConnections }, 'hub listening');
   }
 
   private tick(): void {
     const now = Date.now();
-    for (const conn of this.connections.values()) conn.tick(now);
+    for (const conn of this.connections.values()) {
+      if (!this.expiry.closeIfExpired(conn, now)) conn.tick(now);
+    }
   }
 
   private snapshot(): { rooms: number; members: number; connections: Record<string, number> } {
@@ -265,7 +269,11 @@ class HubServer implements Hub {
     const session = this.sessions.get(conn);
     // While the hub shuts down, telling each client that the others "disconnected" is noise: they
     // all lose the hub at once and reconnect to the next one.
-    if (session && !this.shuttingDown) this.rooms.disconnected(session);
+    if (session && !this.shuttingDown) {
+      this.expiry.connectionClosed(conn, () => {
+        if (!this.shuttingDown) this.rooms.disconnected(session);
+      });
+    }
     const remove = (): void => {
       const key = this.keys.get(conn);
       if (key !== undefined && this.connections.get(key) === conn) this.connections.delete(key);
@@ -310,6 +318,16 @@ class HubServer implements Hub {
     if (!conn) return;
     const auth = await this.checkSameUser(req, url, conn);
     if (auth !== true) {
+      if (isExpiredTokenError(auth) && auth.details?.userId === conn.user?.userId) {
+        // This user's token ran out before the ticker noticed: close the connection now, and let a
+        // poll take the Close message, so long polling sees what the other transports see.
+        this.expiry.expire(conn);
+        const sink = req.method === 'GET' ? this.pollSink(conn) : undefined;
+        if (sink) {
+          sink.handlePoll(req, res);
+          return;
+        }
+      }
       this.refuseAuth(res, auth);
       return;
     }
@@ -387,7 +405,8 @@ class HubServer implements Hub {
 
   // ------------------------------------------------------------ WebSockets
 
-  private async onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+  /** `upgraded` stops the guard's upgrade deadline; a refused socket is destroyed by it if the client never closes. */
+  private async onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer, upgraded: () => void): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://hub.invalid');
     const reject = (status: number, text: string): void => {
       socket.end(`HTTP/1.1 ${status} ${statusText(status)}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
@@ -425,6 +444,7 @@ class HubServer implements Hub {
     }
     const target = conn;
     this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      upgraded();
       if (target.state === 'closed') {
         ws.close(1000);
         return;
@@ -465,30 +485,12 @@ class HubServer implements Hub {
       check();
     });
     this.server.closeAllConnections();
-    for (const socket of this.sockets) socket.destroy();
+    this.guard.destroyAll();
     this.wss.close();
     if (this.ticker) clearInterval(this.ticker);
     this.ticker = null;
+    this.expiry.cancel();
     this.connections.clear();
     this.log.info('hub closed');
-  }
-}
-
-function statusText(status: number): string {
-  switch (status) {
-    case 400:
-      return 'Bad Request';
-    case 401:
-      return 'Unauthorized';
-    case 403:
-      return 'Forbidden';
-    case 404:
-      return 'Not Found';
-    case 409:
-      return 'Conflict';
-    case 503:
-      return 'Service Unavailable';
-    default:
-      return 'Error';
   }
 }

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_HUB_HOST, DEFAULT_HUB_PATH, DEFAULT_HUB_PORT } from '../../constants.js';
 import { ErrorCode, RtcAgentError } from '../../errors.js';
-import { ALL_TRANSPORTS, type HubOptions, type TransportName } from '../../hub/options.js';
+import { ALL_TRANSPORTS, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_HEAD_TIMEOUT_MS, MIN_JWT_MAX_AGE_MS, type HubOptions, type TransportName } from '../../hub/options.js';
 import { startHub } from '../../hub/server.js';
 import type { Logger } from '../../log/logger.js';
 import { collect, parseLogLevel, parsePort, parsePositiveInt } from '../parse.js';
@@ -16,6 +16,7 @@ interface HubFlags {
   jwtPublicKey?: string;
   jwtIssuer?: string;
   jwtAudience?: string;
+  jwtMaxAge?: number;
   corsOrigin?: string[];
   transports?: string;
   keepAliveInterval?: number;
@@ -24,7 +25,24 @@ interface HubFlags {
   maxPeersPerRoom?: number;
   maxRoomsPerConnection?: number;
   rate?: number;
+  requestHeadTimeout?: number;
+  maxConnections?: number;
   logLevel?: string;
+}
+
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * `--jwt-max-age`: a number with a unit (`90s`, `15m`, `12h`, `7d`). A bare number is refused
+ * rather than guessed: JWT claims count seconds, the other hub flags milliseconds.
+ */
+export function parseDuration(value: string): number {
+  const match = /^(\d+)(ms|s|m|h|d)$/.exec(value.trim());
+  if (!match) throw new InvalidArgumentError('must be a duration with a unit, e.g. 90s, 15m, 12h or 7d');
+  const ms = Number(match[1]) * (DURATION_UNITS_MS[match[2] as string] as number);
+  if (!Number.isSafeInteger(ms)) throw new InvalidArgumentError('is too large');
+  if (ms < MIN_JWT_MAX_AGE_MS) throw new InvalidArgumentError("must be at least 1s (a token's 'iat' counts whole seconds)");
+  return ms;
 }
 
 export function makeHubCommand(ctx: CliContext): Command {
@@ -37,6 +55,7 @@ export function makeHubCommand(ctx: CliContext): Command {
     .addOption(new Option('--jwt-public-key <file>', 'require RS256/ES256 tokens verified with this PEM public key').env('RTC_AGENT_JWT_PUBLIC_KEY'))
     .option('--jwt-issuer <iss>', "required 'iss' claim")
     .option('--jwt-audience <aud>', "required 'aud' claim")
+    .option('--jwt-max-age <duration>', "tokens need 'iat' and must be younger than this (e.g. 15m); live connections close when it passes", parseDuration)
     .option('--cors-origin <origin>', 'browser origin allowed to connect (repeatable; * for any)', collect)
     .option('--transports <list>', `comma-separated subset of ${ALL_TRANSPORTS.join(',')}`)
     .option('--keep-alive-interval <ms>', 'ping idle clients this often', parsePositiveInt)
@@ -45,6 +64,8 @@ export function makeHubCommand(ctx: CliContext): Command {
     .option('--max-peers-per-room <n>', 'members per room', parsePositiveInt)
     .option('--max-rooms-per-connection <n>', 'rooms one connection may join', parsePositiveInt)
     .option('--rate <n>', 'messages per second per connection', parsePositiveInt)
+    .option('--request-head-timeout <ms>', `destroy sockets without a complete request head after this long (default ${DEFAULT_REQUEST_HEAD_TIMEOUT_MS})`, parsePositiveInt)
+    .option('--max-connections <n>', `open sockets at most (default ${DEFAULT_MAX_CONNECTIONS}, lowered to fit the open-file limit)`, parsePositiveInt)
     .addOption(new Option('--log-level <level>', 'log level').argParser(parseLogLevel).env('RTC_AGENT_LOG_LEVEL'))
     .action(async (flags: HubFlags) => {
       const log = ctx.logger(flags.logLevel);
@@ -71,6 +92,9 @@ async function hubOptionsFromFlags(flags: HubFlags, logger: Logger): Promise<Hub
     }
     if (flags.jwtIssuer !== undefined) options.auth.issuer = flags.jwtIssuer;
     if (flags.jwtAudience !== undefined) options.auth.audience = flags.jwtAudience;
+    if (flags.jwtMaxAge !== undefined) options.auth.maxAgeMs = flags.jwtMaxAge;
+  } else if (flags.jwtMaxAge !== undefined) {
+    throw new RtcAgentError(ErrorCode.CONFIG, '--jwt-max-age needs --jwt-secret or --jwt-public-key (without them no token is checked)');
   }
   if (flags.corsOrigin) options.corsOrigins = flags.corsOrigin;
   if (flags.transports !== undefined) {
@@ -78,6 +102,8 @@ async function hubOptionsFromFlags(flags: HubFlags, logger: Logger): Promise<Hub
   }
   if (flags.keepAliveInterval !== undefined) options.keepAliveIntervalMs = flags.keepAliveInterval;
   if (flags.clientTimeout !== undefined) options.clientTimeoutMs = flags.clientTimeout;
+  if (flags.requestHeadTimeout !== undefined) options.requestHeadTimeoutMs = flags.requestHeadTimeout;
+  if (flags.maxConnections !== undefined) options.maxConnections = flags.maxConnections;
   const limits = (options.limits ??= {});
   if (flags.maxMessageBytes !== undefined) limits.maxMessageBytes = flags.maxMessageBytes;
   if (flags.maxPeersPerRoom !== undefined) limits.maxPeersPerRoom = flags.maxPeersPerRoom;
