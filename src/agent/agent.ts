@@ -16,6 +16,7 @@ import type { Participant } from '../protocol/room-contract.js';
 import type { FileEvents, FileOffer } from '../room/file-transfer.js';
 import { IncomingFileSlots } from '../room/incoming-file-slots.js';
 import { HubClient, type SignalingState } from '../signaling/hub-client.js';
+import { accessTokenSource, type AccessTokenFactory } from './token-source.js';
 import { acquireNative, releaseNative, type AvailableNativeBinding } from '../transport/native/index.js';
 
 export interface AgentOptions extends AgentSettingsInput {
@@ -29,6 +30,11 @@ export interface AgentOptions extends AgentSettingsInput {
   signal?: AbortSignal;
   /** Decides about each incoming file (after the maxFileBytes and acceptFiles checks). */
   acceptFile?: (offer: FileOffer) => boolean | Promise<boolean>;
+  /**
+   * Called for a hub token on every connect and reconnect (e.g. after the hub closed the
+   * connection because the token expired). Beats `accessToken` / `accessTokenFile`.
+   */
+  accessTokenFactory?: () => string | Promise<string>;
   /**
    * The secret the hub derives this agent's peer id from (src/protocol/peer-id.ts): the same key
    * gives a stable peer id across processes. Keep it secret (whoever has it can take the id); at
@@ -84,6 +90,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     log: Logger,
     private readonly nativeBinding: AvailableNativeBinding | null,
     nativeReason: string | undefined,
+    accessToken: string | AccessTokenFactory | undefined,
   ) {
     super();
     this.settings = settings;
@@ -97,7 +104,8 @@ export class Agent extends EventEmitter<AgentEvents> {
       reconnectIntervalMs: settings.reconnectIntervalMs,
       log: log.child({ component: 'signaling' }),
     };
-    if (settings.accessToken !== undefined) hubOptions.accessToken = settings.accessToken;
+    if (typeof accessToken === 'function') hubOptions.accessTokenFactory = accessToken;
+    else if (accessToken !== undefined) hubOptions.accessToken = accessToken;
     this.hub = new HubClient(hubOptions);
     this.hub.on('peer-joined', (room, p) => this.route(room, (r) => r.onPeerJoined(p)));
     this.hub.on('peer-left', (room, peerId, reason) => this.route(room, (r) => r.onPeerLeft(peerId, reason)));
@@ -126,7 +134,7 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   /** Resolves settings, loads the native binding (or explains why not) and connects to the hub. */
   static async create(options: AgentOptions = {}): Promise<Agent> {
-    const { logger, configFile, env, signal, acceptFile, agentKey, ...input } = options;
+    const { logger, configFile, env, signal, acceptFile, agentKey, accessTokenFactory, ...input } = options;
     if (agentKey !== undefined && (typeof agentKey !== 'string' || agentKey.length < MIN_AGENT_KEY_LENGTH || agentKey.length > MAX_AGENT_KEY_LENGTH)) {
       throw new RtcAgentError(ErrorCode.CONFIG, `option 'agentKey' must be a secret string of ${MIN_AGENT_KEY_LENGTH}-${MAX_AGENT_KEY_LENGTH} characters`, { details: { setting: 'agentKey' } });
     }
@@ -135,6 +143,13 @@ export class Agent extends EventEmitter<AgentEvents> {
       throw new RtcAgentError(ErrorCode.CONFIG, "setting 'roomSecret' only means something with enableE2ee (--e2ee)", { details: { setting: 'roomSecret' } });
     }
     const log = logger ?? createLogger({ level: settings.logLevel });
+    const accessToken = accessTokenSource({
+      settings,
+      env: env ?? process.env,
+      tokenFromOptions: input.accessToken !== undefined && input.accessToken !== null,
+      factory: accessTokenFactory,
+      log: log.child({ component: 'signaling' }),
+    });
     if (settings.iceBindAddress === undefined && isLoopbackUrl(settings.hubUrl)) {
       // A hub on loopback means every peer is on this machine: loopback ICE is the right path, and
       // libjuice gathers no loopback candidates unless bound to it (native-notes.md#bindaddress-for-loopback).
@@ -155,7 +170,7 @@ export class Agent extends EventEmitter<AgentEvents> {
         log.warn({ reason }, 'native WebRTC unavailable; all peers will use the hub relay');
       }
     }
-    const agent = new Agent(settings, log, binding, reason);
+    const agent = new Agent(settings, log, binding, reason, accessToken);
     agent.acceptFile = acceptFile;
     if (agentKey !== undefined) agent.agentKey = agentKey;
     if (settings.enableE2ee) {

@@ -15,6 +15,7 @@ export interface AgentFlags {
   hub?: string;
   name?: string;
   token?: string;
+  accessTokenFile?: string;
   config?: string;
   logLevel?: string;
   stun?: string[];
@@ -46,6 +47,7 @@ export function addAgentFlags(cmd: Command): Command {
     .option('--hub <url>', 'hub URL (default http://127.0.0.1:8080/hub; env RTC_AGENT_HUB_URL)')
     .option('--name <name>', 'display name shown to peers (env RTC_AGENT_NAME)')
     .option('--token <jwt>', 'access token for the hub (prefer env RTC_AGENT_ACCESS_TOKEN)')
+    .option('--access-token-file <file>', 'read the hub access token from this file (first line) on every (re)connect (env RTC_AGENT_ACCESS_TOKEN_FILE)')
     .option('--config <file>', 'JSON config file (env RTC_AGENT_CONFIG)')
     .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace, silent').argParser(parseLogLevel))
     .option('--stun <url>', 'STUN server, e.g. stun:stun.example.org:3478 (repeatable)', collect)
@@ -77,6 +79,7 @@ export function settingsFromFlags(flags: AgentFlags): AgentSettingsInput {
   if (flags.hub !== undefined) s.hubUrl = flags.hub;
   if (flags.name !== undefined) s.name = flags.name;
   if (flags.token !== undefined) s.accessToken = flags.token;
+  if (flags.accessTokenFile !== undefined) s.accessTokenFile = flags.accessTokenFile;
   if (flags.logLevel !== undefined) s.logLevel = flags.logLevel as AgentSettingsInput['logLevel'];
   if (flags.stun !== undefined) s.stunServers = flags.stun;
   if (flags.turnUrl !== undefined) s.turnUrl = flags.turnUrl;

@@ -37,6 +37,7 @@ export interface AgentSettings {
   hubUrl: string;
   name: string;
   accessToken?: string | undefined;
+  accessTokenFile?: string | undefined;
   stunServers: string[];
   turnUrl?: string | undefined;
   turnUsername?: string | undefined;
@@ -138,6 +139,10 @@ export const SPECS: SpecTable = {
   hubUrl: { kind: httpUrl, default: DEFAULT_HUB_URL, description: 'SignalR hub to join rooms on.' },
   name: { kind: displayName, default: defaultAgentName, defaultText: 'OS user name, else `agent`', description: 'Display name shown to other peers.' },
   accessToken: { kind: bearerToken, secret: true, description: 'JWT sent to the hub (`access_token`).' },
+  accessTokenFile: {
+    kind: nonEmptyString,
+    description: 'File holding the JWT (first line), read again on every hub (re)connect: a renewed token is used once the hub closes the expired one. Instead of accessToken.',
+  },
   stunServers: {
     kind: stunUrlList,
     default: () => [...DEFAULT_STUN_SERVERS],

@@ -33,6 +33,11 @@ export interface HubClientEvents {
 export interface HubClientOptions {
   hubUrl: string;
   accessToken?: string;
+  /**
+   * Called for a token before every negotiate and (re)connect, so a reconnect after the hub closed
+   * an expired token's connection carries a fresh one. Beats `accessToken`.
+   */
+  accessTokenFactory?: () => string | Promise<string>;
   /** 0 = never reconnect. */
   maxReconnectAttempts: number;
   reconnectIntervalMs: number;
@@ -103,7 +108,8 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     super();
     const http: signalR.IHttpConnectionOptions = {};
     const token = options.accessToken;
-    if (token !== undefined) http.accessTokenFactory = () => token;
+    if (options.accessTokenFactory) http.accessTokenFactory = options.accessTokenFactory;
+    else if (token !== undefined) http.accessTokenFactory = () => token;
     let builder = new signalR.HubConnectionBuilder()
       .withUrl(options.hubUrl, http)
       .configureLogging(new PinoSignalRLogger(options.log))
