@@ -446,6 +446,12 @@ export class PeerSession {
     this.releaseWriters();
   }
 
+  /** After a hub reconnect: what the relay had in flight may be lost; P2P needs nothing. */
+  resendUnacked(): void {
+    if (this.closed || this.pathValue !== 'relay') return;
+    this.resendAll();
+  }
+
   /** A path switch: everything not yet acked goes again on the new path; the receiver drops copies. */
   private resendAll(): void {
     for (const entry of this.sender.all()) this.transmit(entry.bytes, 'reliable') && (entry.sentAt = Date.now());

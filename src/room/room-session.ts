@@ -374,6 +374,9 @@ export class RoomSession extends EventEmitter<RoomEvents> {
     this.selfInfo = result.self;
     this.maxMessageBytes = result.limits.maxMessageBytes;
     for (const p of result.participants) this.onPeerJoined(p);
+    // Relayed frames the old connection had in flight may be lost: send what is unacked now
+    // rather than after the resend timer.
+    for (const peer of this.peersById.values()) peer.resendUnacked();
   }
 
   // ---------------------------------------------------------------- peers
