@@ -1,7 +1,9 @@
 /**
- * The room contract's hub methods (Join, Leave, Signal, Relay) and the hub's rules: the hub stamps
- * every sender, nothing crosses rooms, `to` must be a member of the same room.
- * docs/room-contract.md describes the same behaviour for other hub implementations.
+ * The room contract's hub methods (Join, Leave, Signal, Relay, Members) and the hub's rules: the hub
+ * stamps every sender, nothing crosses rooms, `to` must be a member of the same room.
+ * docs/room-contract.md describes the same behaviour for other hub implementations. Membership
+ * lives behind {@link RoomRegistry}: in a cluster, Join waits for the shared store and members on
+ * other hubs are remote endpoints; this file tells only this hub's own connections about changes.
  */
 import { ErrorCode, RtcAgentError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
@@ -23,7 +25,7 @@ import { writeRecord } from '../protocol/signalr/text-format.js';
 import { mayJoin, type AuthUser } from './auth.js';
 import type { HubMetrics } from './metrics.js';
 import type { ResolvedHubOptions } from './options.js';
-import type { MemberEndpoint, RoomMember, RoomRegistry } from './room-registry.js';
+import type { JoinOutcome, LocalMember, MemberEndpoint, RegistryListener, RoomMember, RoomRegistry } from './room-registry.js';
 
 /** A recipient that keeps more than the high-water mark queued for this long is closed as too slow. */
 export const DEFAULT_SLOW_CONSUMER_WAIT_MS = 10_000;
@@ -35,20 +37,23 @@ export interface Caller extends MemberEndpoint {
   readonly memberships: Map<string, string>;
   /** Peer id for a caller that sends no agentKey; fixed for the connection's life. */
   readonly fallbackPeerId: string;
-  /** Closes a recipient that cannot keep up. */
-  destroyAsSlow(): void;
 }
 
 export type HubMethodHandler = (caller: Caller, args: unknown[]) => unknown;
 
-export class RoomMethods {
+export class RoomMethods implements RegistryListener {
+  /** Connections whose memberships were dropped: a Join still in flight for one must not add it back. */
+  private readonly departed = new WeakSet<Caller>();
+
   constructor(
     private readonly registry: RoomRegistry,
     private readonly options: ResolvedHubOptions,
     private readonly metrics: HubMetrics,
     private readonly log: Logger,
     private readonly slowConsumerWaitMs = DEFAULT_SLOW_CONSUMER_WAIT_MS,
-  ) {}
+  ) {
+    registry.setListener(this);
+  }
 
   /** Method table keyed by lower-case name: SignalR servers match targets case-insensitively. */
   table(): Map<string, HubMethodHandler> {
@@ -61,7 +66,7 @@ export class RoomMethods {
     ]);
   }
 
-  join(caller: Caller, args: unknown[]): JoinResult {
+  join(caller: Caller, args: unknown[]): JoinResult | Promise<JoinResult> {
     expectArgs('Join', args, 1, 2);
     const room = validateRoomName(args[0]);
     const hello = validateHello(args[1]);
@@ -76,37 +81,34 @@ export class RoomMethods {
     const peerId =
       caller.memberships.get(room) ??
       (hello.agentKey !== undefined ? derivePeerId(caller.user?.userId ?? null, hello.agentKey) : caller.fallbackPeerId);
-    const existing = this.registry.get(room, peerId);
-    const occupied = this.registry.size(room) - (existing ? 1 : 0);
-    if (occupied >= limits.maxPeersPerRoom) {
-      throw new RtcAgentError(ErrorCode.ROOM_FULL, `room '${room}' is full (${limits.maxPeersPerRoom} members)`);
-    }
-    const participant: Participant = {
+    const draft = {
       peerId,
       // A name that was empty (or only control characters) falls back like a missing one.
       name: caller.user?.name ?? (hello.name || `peer-${peerId.slice(0, 6)}`),
       userId: caller.user?.userId ?? null,
       capabilities: hello.capabilities,
       meta: hello.meta,
-      joinedAt: existing?.participant.joinedAt ?? Date.now(),
     };
-    const replaced = this.registry.add(room, { participant, endpoint: caller });
-    caller.memberships.set(room, peerId);
-    if (replaced) {
-      // The same agent came back on a new connection (e.g. after a network drop): the old
-      // connection loses the membership, the room keeps the peer (and its P2P links).
-      const oldCaller = replaced.endpoint as Caller;
-      oldCaller.memberships?.delete(room);
-      replaced.endpoint.sendInvocation(ClientMethod.PeerLeft, [room, peerId, 'replaced' satisfies PeerLeftReason]);
-      this.log.debug({ room, peerId }, 'membership moved to a new connection');
+    const outcome = this.registry.join({ room, draft, caller, maxPeers: limits.maxPeersPerRoom });
+    return outcome instanceof Promise ? outcome.then((o) => this.joined(caller, room, o)) : this.joined(caller, room, outcome);
+  }
+
+  private joined(caller: Caller, room: string, { participant, replaced }: JoinOutcome): JoinResult {
+    const peerId = participant.peerId;
+    if (replaced) this.replaced(room, replaced);
+    if (this.departed.has(caller)) {
+      // The connection went away while the registry was busy (cluster): undo it as its disconnect would have.
+      if (this.registry.leave(room, peerId, caller.connectionId, 'disconnected').removed) this.peerLeft(room, peerId, 'disconnected');
+    } else {
+      caller.memberships.set(room, peerId);
+      this.peerJoined(room, participant);
     }
     const others: Participant[] = [];
     for (const member of this.registry.members(room)) {
-      if (member.participant.peerId === peerId) continue;
-      others.push(member.participant);
-      member.endpoint.sendInvocation(ClientMethod.PeerJoined, [room, participant]);
+      if (member.participant.peerId !== peerId) others.push(member.participant);
     }
     this.log.debug({ room, peerId, members: others.length + 1 }, 'joined');
+    const limits = this.options.limits;
     return {
       room,
       self: participant,
@@ -123,6 +125,32 @@ export class RoomMethods {
     };
   }
 
+  /** Tells this hub's members (but the peer itself) that `participant` joined or changed. */
+  peerJoined(room: string, participant: Participant): void {
+    for (const member of this.registry.localMembers(room)) {
+      if (member.participant.peerId !== participant.peerId) member.endpoint.sendInvocation(ClientMethod.PeerJoined, [room, participant]);
+    }
+  }
+
+  /** Tells this hub's members that `peerId` left. */
+  peerLeft(room: string, peerId: string, reason: PeerLeftReason): void {
+    for (const member of this.registry.localMembers(room)) {
+      member.endpoint.sendInvocation(ClientMethod.PeerLeft, [room, peerId, reason]);
+    }
+    this.log.debug({ room, peerId, reason }, 'left');
+  }
+
+  /**
+   * The same agent came back on a new connection (e.g. after a network drop, or on another hub of
+   * the cluster): the old connection loses the membership, the room keeps the peer (and its P2P links).
+   */
+  replaced(room: string, member: LocalMember): void {
+    const old = member.endpoint;
+    if (old.memberships.get(room) === member.participant.peerId) old.memberships.delete(room);
+    old.sendInvocation(ClientMethod.PeerLeft, [room, member.participant.peerId, 'replaced' satisfies PeerLeftReason]);
+    this.log.debug({ room, peerId: member.participant.peerId }, 'membership moved to a new connection');
+  }
+
   /**
    * The room's members as the hub lists them now (the caller excluded). Clients use it to reconcile:
    * a peer their heartbeat gave up on that the hub still lists, or one they missed a PeerJoined of.
@@ -136,27 +164,27 @@ export class RoomMethods {
   }
 
   /** Leaving a room one is not in is not an error: Leave is idempotent. */
-  leave(caller: Caller, args: unknown[]): void {
+  leave(caller: Caller, args: unknown[]): Promise<void> | undefined {
     expectArgs('Leave', args, 1, 1);
     const room = validateRoomName(args[0]);
-    this.removeMembership(caller, room, 'left');
+    return this.removeMembership(caller, room, 'left');
   }
 
   /** Drops every membership of a connection that went away. */
   disconnected(caller: Caller): void {
-    for (const room of [...caller.memberships.keys()]) this.removeMembership(caller, room, 'disconnected');
+    this.departed.add(caller);
+    for (const room of [...caller.memberships.keys()]) void this.removeMembership(caller, room, 'disconnected');
   }
 
-  private removeMembership(caller: Caller, room: string, reason: PeerLeftReason): void {
+  /** Completes once the other hubs of a cluster were told, so a completed Leave is seen everywhere. */
+  private removeMembership(caller: Caller, room: string, reason: PeerLeftReason): Promise<void> | undefined {
     const peerId = caller.memberships.get(room);
-    if (peerId === undefined) return;
+    if (peerId === undefined) return undefined;
     caller.memberships.delete(room);
-    const removed = this.registry.remove(room, peerId, caller.connectionId);
-    if (!removed) return;
-    for (const member of this.registry.members(room)) {
-      member.endpoint.sendInvocation(ClientMethod.PeerLeft, [room, peerId, reason]);
-    }
-    this.log.debug({ room, peerId, reason }, 'left');
+    const outcome = this.registry.leave(room, peerId, caller.connectionId, reason);
+    if (!outcome.removed) return undefined;
+    this.peerLeft(room, peerId, reason);
+    return outcome.propagated;
   }
 
   signal(caller: Caller, args: unknown[]): void {
@@ -179,8 +207,10 @@ export class RoomMethods {
       throw new RtcAgentError(ErrorCode.BAD_REQUEST, `Relay's payload must be a base64 string, got ${describeType(payload)}`);
     }
     const recipients: RoomMember[] = [];
-    if (args[1] === null || args[1] === undefined) {
-      for (const member of this.registry.members(room)) {
+    const broadcast = args[1] === null || args[1] === undefined;
+    if (broadcast) {
+      // Members on other hubs get one copy per hub through the registry, below.
+      for (const member of this.registry.localMembers(room)) {
         if (member.participant.peerId !== from) recipients.push(member);
       }
     } else {
@@ -189,10 +219,11 @@ export class RoomMethods {
     let waits: Promise<void>[] | undefined;
     // Serialise once for every recipient (the payload dominates the cost).
     const record = writeRecord(JSON.stringify({ type: MessageType.Invocation, target: ClientMethod.Relayed, arguments: [room, from, payload] }));
+    if (broadcast) this.registry.broadcastRemote(room, from, record);
     for (const member of recipients) {
       member.endpoint.sendInvocationRecord(record);
       const wait = member.endpoint.whenWritable();
-      if (wait) (waits ??= []).push(this.boundedWait(member.endpoint as Caller, wait));
+      if (wait) (waits ??= []).push(this.boundedWait(member.endpoint, wait));
     }
     this.metrics.messagesRelayed.inc({ kind: 'relay' }, recipients.length);
     this.metrics.bytesRelayed.inc({ kind: 'relay' }, payload.length * recipients.length);
@@ -200,7 +231,7 @@ export class RoomMethods {
     return waits ? Promise.all(waits).then(() => undefined) : undefined;
   }
 
-  private boundedWait(recipient: Caller, wait: Promise<void>): Promise<void> {
+  private boundedWait(recipient: MemberEndpoint, wait: Promise<void>): Promise<void> {
     return new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         recipient.destroyAsSlow();
