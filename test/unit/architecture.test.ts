@@ -14,17 +14,23 @@ const BASE = ['errors', 'constants', 'log', 'config', 'util'];
 const ALLOWED: Record<string, string[]> = {
   base: [],
   protocol: ['base'],
+  // The platform-neutral peer engine (no Node, no DOM: tsconfig.engine.json checks that).
+  engine: ['protocol', 'base'],
   crypto: ['protocol', 'base'],
-  signaling: ['protocol', 'base'],
-  transport: ['signaling', 'crypto', 'protocol', 'base'],
-  room: ['transport', 'signaling', 'crypto', 'protocol', 'base'],
-  agent: ['room', 'transport', 'signaling', 'crypto', 'protocol', 'base'],
-  daemon: ['agent', 'room', 'transport', 'signaling', 'crypto', 'protocol', 'base'],
+  signaling: ['engine', 'protocol', 'base'],
+  transport: ['engine', 'signaling', 'crypto', 'protocol', 'base'],
+  // Node platform code behind the engine's seams (files, node:crypto).
+  node: ['engine', 'protocol', 'base'],
+  room: ['engine', 'transport', 'signaling', 'crypto', 'protocol', 'base'],
+  agent: ['node', 'room', 'engine', 'transport', 'signaling', 'crypto', 'protocol', 'base'],
+  daemon: ['agent', 'node', 'room', 'engine', 'transport', 'signaling', 'crypto', 'protocol', 'base'],
   hub: ['protocol', 'base'],
+  // The browser build of the library: the engine with browser seams.
+  browser: ['engine', 'transport', 'signaling', 'protocol', 'base'],
   // Browser code (served by the hub as files, never imported by it): only modules free of Node APIs.
-  web: ['protocol', 'room', 'base'],
-  cli: ['daemon', 'agent', 'room', 'transport', 'signaling', 'crypto', 'protocol', 'hub', 'base'],
-  index: ['daemon', 'agent', 'room', 'transport', 'signaling', 'crypto', 'protocol', 'hub', 'base'],
+  web: ['browser', 'engine', 'protocol', 'room', 'base'],
+  cli: ['daemon', 'agent', 'node', 'room', 'engine', 'transport', 'signaling', 'crypto', 'protocol', 'hub', 'base'],
+  index: ['daemon', 'agent', 'node', 'room', 'engine', 'transport', 'signaling', 'crypto', 'protocol', 'hub', 'base'],
 };
 
 function layerOf(file: string): string {
