@@ -150,7 +150,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       factory: accessTokenFactory,
       log: log.child({ component: 'signaling' }),
     });
-    if (settings.iceBindAddress === undefined && isLoopbackUrl(settings.hubUrl)) {
+    if (settings.iceBindAddress === undefined && settings.hubUrl.every(isLoopbackUrl)) {
       // A hub on loopback means every peer is on this machine: loopback ICE is the right path, and
       // libjuice gathers no loopback candidates unless bound to it (native-notes.md#bindaddress-for-loopback).
       settings.iceBindAddress = '127.0.0.1';
@@ -191,7 +191,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       await agent.hub.close();
       throw err;
     }
-    log.info({ hub: settings.hubUrl, native: agent.native }, 'agent connected');
+    log.info({ hub: agent.hub.url, native: agent.native }, 'agent connected');
     return agent;
   }
 
@@ -300,6 +300,11 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   get hubState(): SignalingState {
     return this.hub.state;
+  }
+
+  /** The hub connected to now: one of `settings.hubUrl`, another one after a failover. */
+  get hubUrl(): string {
+    return this.hub.url;
   }
 
   private emitError(err: RtcAgentError, room?: string): void {

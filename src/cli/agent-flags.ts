@@ -44,7 +44,7 @@ export interface AgentFlags {
 /** Adds the shared agent flags to a command. */
 export function addAgentFlags(cmd: Command): Command {
   return cmd
-    .option('--hub <url>', 'hub URL (default http://127.0.0.1:8080/hub; env RTC_AGENT_HUB_URL)')
+    .option('--hub <url>', 'hub URL, or several comma-separated hubs serving the same rooms to fail over between (default http://127.0.0.1:8080/hub; env RTC_AGENT_HUB_URL)')
     .option('--name <name>', 'display name shown to peers (env RTC_AGENT_NAME)')
     .option('--token <jwt>', 'access token for the hub (prefer env RTC_AGENT_ACCESS_TOKEN)')
     .option('--access-token-file <file>', 'read the hub access token from this file (first line) on every (re)connect (env RTC_AGENT_ACCESS_TOKEN_FILE)')

@@ -40,6 +40,7 @@ export function redactSettings(settings: AgentSettings): AgentSettings {
     if (value === undefined) continue;
     if (SPECS[name].secret === true) out[name] = HIDDEN;
     else if (typeof value === 'string') out[name] = maskCredentials(value);
+    else if (Array.isArray(value)) out[name] = value.map((v: unknown) => (typeof v === 'string' ? maskCredentials(v) : v));
   }
   return out as unknown as AgentSettings;
 }

@@ -14,7 +14,7 @@ import {
   booleanKind,
   displayName,
   enumKind,
-  httpUrl,
+  httpUrlList,
   intKind,
   ipAddress,
   nonEmptyString,
@@ -34,7 +34,8 @@ export type IceTransportPolicy = 'all' | 'relay';
 
 /** Every setting, resolved: what the agent runs with. Optional fields are absent when unset. */
 export interface AgentSettings {
-  hubUrl: string;
+  /** Always an array: the hub URLs in the order the agent tries them (one entry for one hub). */
+  hubUrl: string[];
   name: string;
   accessToken?: string | undefined;
   accessTokenFile?: string | undefined;
@@ -69,7 +70,7 @@ export type SettingName = keyof AgentSettings;
 
 /** What a caller may pass: any subset. `undefined` and `null` mean "not given here". */
 export type AgentSettingsInput = {
-  [K in SettingName]?: (K extends 'icePortRange' ? IcePortRange | string : AgentSettings[K]) | null;
+  [K in SettingName]?: (K extends 'icePortRange' ? IcePortRange | string : K extends 'hubUrl' ? string | readonly string[] : AgentSettings[K]) | null;
 };
 
 /** The agent's own hub (`rtc-agent hub`) on its default address, so two agents on one machine just work. */
@@ -136,7 +137,13 @@ export function defaultAgentName(): string {
 
 /** Every setting, in docs order. The mapped type makes a setting without a spec a compile error. */
 export const SPECS: SpecTable = {
-  hubUrl: { kind: httpUrl, default: DEFAULT_HUB_URL, description: 'SignalR hub to join rooms on.' },
+  hubUrl: {
+    kind: httpUrlList,
+    default: () => [DEFAULT_HUB_URL],
+    defaultText: `\`${DEFAULT_HUB_URL}\``,
+    description:
+      'SignalR hub to join rooms on, or several hubs serving the same rooms: the agent connects to the first that answers and, when its hub goes away, fails over to the others in order, keeping its peer id. Always an array in `agent.settings`.',
+  },
   name: { kind: displayName, default: defaultAgentName, defaultText: 'OS user name, else `agent`', description: 'Display name shown to other peers.' },
   accessToken: { kind: bearerToken, secret: true, description: 'JWT sent to the hub (`access_token`).' },
   accessTokenFile: {

@@ -140,6 +140,52 @@ export const httpUrl = stringKind('http(s) URL', (s) => {
   return s;
 });
 
+function checkHttpUrlList(entries: unknown[]): string[] {
+  if (entries.length === 0) throw new Invalid('must list at least one http:// or https:// URL');
+  const seen = new Map<string, number>();
+  return entries.map((entry: unknown, i) => {
+    // A single URL keeps the plain messages; in a list, the message says which entry is wrong.
+    const where = entries.length === 1 ? '' : `has a bad entry ${i + 1} of ${entries.length}: `;
+    if (typeof entry !== 'string') throw new Invalid(`${where}must be a string`, entry);
+    let url: string;
+    try {
+      url = httpUrl.check(entry);
+    } catch (err) {
+      if (!(err instanceof Invalid)) throw err;
+      throw new Invalid(`${where}${err.why}`, entry);
+    }
+    // The same hub twice is a typo for another hub more often than not, and it would spend
+    // failover attempts on a hub already known to be down: refused, not merged.
+    const key = new URL(url).href;
+    const first = seen.get(key);
+    if (first !== undefined) throw new Invalid(`lists the same hub twice (entries ${first + 1} and ${i + 1}); give each hub once`, entry);
+    seen.set(key, i);
+    return url;
+  });
+}
+
+function splitUrls(raw: string): string[] {
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+/**
+ * One hub URL or several, in the order the agent tries them: an array, or a comma-separated
+ * string (env, flags, and a config file or createAgent for convenience). Array entries are taken
+ * whole, so a URL that itself contains a comma goes in an array.
+ */
+export const httpUrlList: ValueKind<string[]> = {
+  type: 'http(s) URL, or several: an array (env and flags: comma-separated)',
+  check(value) {
+    if (typeof value === 'string') return checkHttpUrlList(splitUrls(value));
+    if (!Array.isArray(value)) throw new Invalid('must be an http:// or https:// URL or an array of them', value);
+    return checkHttpUrlList(value);
+  },
+  fromEnv: (raw) => checkHttpUrlList(splitUrls(raw)),
+};
+
 export const ipAddress = stringKind('IP address', (s) => {
   if (isIP(s) === 0) throw new Invalid('must be an IPv4 or IPv6 address', s);
   return s;

@@ -96,7 +96,7 @@ const status: Handler = async (ctx, { res }) => {
     uptimeMs: Date.now() - ctx.startedAt,
     startedAt: new Date(ctx.startedAt).toISOString(),
     control: ctx.address,
-    hub: { url: agent.settings.hubUrl, state: stats.hubState, reconnects: stats.hubReconnects },
+    hub: { url: agent.hubUrl, state: stats.hubState, reconnects: stats.hubReconnects },
     native: agent.native,
     nativeReason: agent.nativeReason ?? null,
     rooms: agent.joinedRooms().map((r) => ({ room: r.name, self: r.selfId, peers: r.peers().length })),

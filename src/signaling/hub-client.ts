@@ -1,17 +1,23 @@
 /**
- * The agent's side of the room contract, over the official @microsoft/signalr client: connect
- * with automatic and stateful reconnect, join rooms and rejoin them by itself after a reconnect,
- * and surface hub callbacks as typed events.
+ * The agent's side of the room contract, over the official @microsoft/signalr client: connect to
+ * the first of its hubs that answers, reconnect (stateful reconnect, then automatic reconnect to
+ * the same hub), fail over to the other hubs with a fresh connection when that hub is gone, rejoin
+ * the rooms with the same hello (so the same peer id) after either, and surface hub callbacks as
+ * typed events.
  */
 import { EventEmitter } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
 import * as signalR from '@microsoft/signalr';
 import { ErrorCode, RtcAgentError, parseErrorCode } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { ClientMethod, HubMethod, type JoinHello, type JoinResult, type MembersResult, type Participant, type SignalPayload } from '../protocol/room-contract.js';
+import { hubForAttempt, noHubAccepted, reconnectDelayMs, type HubFailure } from './hub-failover.js';
 
-/** Longest pause between two hub reconnect attempts. */
-export const MAX_RECONNECT_DELAY_MS = 30_000;
-/** How long connect() may take before it gives up (negotiate + transport + handshake). */
+export { MAX_RECONNECT_DELAY_MS } from './hub-failover.js';
+/**
+ * How long one hub may take to accept a connection (negotiate + transport + handshake) before the
+ * next one is tried, or connect() gives up on the last one.
+ */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 export type SignalingState = 'disconnected' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
@@ -26,37 +32,35 @@ export interface HubClientEvents {
   rejoined: [room: string, result: JoinResult];
   /** Rejoining a room after a reconnect failed. */
   'rejoin-failed': [room: string, error: RtcAgentError];
-  /** Reconnecting gave up (or the hub closed for good); nothing more will arrive. */
+  /**
+   * The connection failed over to another hub of the list (emitted right after 'state'
+   * 'connected', before the rooms' 'rejoined').
+   */
+  moved: [url: string, from: string];
+  /**
+   * Reconnecting gave up (the error of the last attempt: why the hubs refused) or the hub closed
+   * for good; nothing more will arrive. Emitted once; `undefined` after close().
+   */
   closed: [error: RtcAgentError | undefined];
 }
 
 export interface HubClientOptions {
-  hubUrl: string;
+  /**
+   * One hub URL, or several hubs serving the same rooms: connect() tries them in order and takes
+   * the first that answers; when the connection is lost, the same hub is tried once and then the
+   * others, cycling.
+   */
+  hubUrl: string | readonly string[];
   accessToken?: string;
   /**
    * Called for a token before every negotiate and (re)connect, so a reconnect after the hub closed
    * an expired token's connection carries a fresh one. Beats `accessToken`.
    */
   accessTokenFactory?: () => string | Promise<string>;
-  /** 0 = never reconnect. */
+  /** Reconnect attempts after a drop, over all hubs together; 0 = never reconnect. */
   maxReconnectAttempts: number;
   reconnectIntervalMs: number;
   log: Logger;
-}
-
-/** Exponential backoff from `reconnectIntervalMs`, first retry at once, capped, with jitter. */
-export class BackoffRetryPolicy implements signalR.IRetryPolicy {
-  constructor(
-    private readonly maxAttempts: number,
-    private readonly baseMs: number,
-  ) {}
-
-  nextRetryDelayInMilliseconds(ctx: signalR.RetryContext): number | null {
-    if (ctx.previousRetryCount >= this.maxAttempts) return null;
-    if (ctx.previousRetryCount === 0) return 0;
-    const delay = Math.min(MAX_RECONNECT_DELAY_MS, this.baseMs * 2 ** (ctx.previousRetryCount - 1));
-    return Math.round(delay * (0.8 + Math.random() * 0.4));
-  }
 }
 
 /** Routes the SignalR client's log into pino; its "Information" lines are debug detail for us. */
@@ -98,54 +102,41 @@ export function classifyHubError(err: unknown, hubUrl: string): RtcAgentError {
   return new RtcAgentError(ErrorCode.HUB_UNREACHABLE, `cannot reach hub ${hubUrl}: ${message}`, { cause: err });
 }
 
+/** One HubConnection to one hub of the list; a failover makes a new one. */
+interface Link {
+  readonly conn: signalR.HubConnection;
+  readonly url: string;
+  readonly index: number;
+  /** Set by the retry policy when the next attempt belongs to another hub: the attempts used so far. */
+  failoverAt?: number;
+}
+
 export class HubClient extends EventEmitter<HubClientEvents> {
-  private readonly conn: signalR.HubConnection;
+  /** The hub URLs in the order they are tried. */
+  readonly urls: readonly string[];
+  private readonly http: signalR.IHttpConnectionOptions = {};
+  private readonly signalRLog: signalR.ILogger;
+  private readonly log: Logger;
+  /** The connection in use (or being reconnected); null before connect() succeeds. */
+  private link: Link | null = null;
   private readonly joined = new Map<string, JoinHello>();
   private stateValue: SignalingState = 'disconnected';
   private closing = false;
+  private closedEmitted = false;
+  /** Why the latest reconnect attempt failed: what 'closed' reports when attempts run out. */
+  private lastFailure: RtcAgentError | undefined;
+  /** Aborted by close(): ends a failover's pause or connection attempt. */
+  private readonly closeSignal = new AbortController();
 
   constructor(private readonly options: HubClientOptions) {
     super();
-    const http: signalR.IHttpConnectionOptions = {};
+    this.urls = typeof options.hubUrl === 'string' ? [options.hubUrl] : [...options.hubUrl];
+    if (this.urls.length === 0) throw new RtcAgentError(ErrorCode.CONFIG, 'no hub URL given', { details: { setting: 'hubUrl' } });
+    this.log = options.log;
+    this.signalRLog = new PinoSignalRLogger(options.log);
     const token = options.accessToken;
-    if (options.accessTokenFactory) http.accessTokenFactory = options.accessTokenFactory;
-    else if (token !== undefined) http.accessTokenFactory = () => token;
-    let builder = new signalR.HubConnectionBuilder()
-      .withUrl(options.hubUrl, http)
-      .configureLogging(new PinoSignalRLogger(options.log))
-      .withStatefulReconnect();
-    if (options.maxReconnectAttempts > 0) {
-      builder = builder.withAutomaticReconnect(new BackoffRetryPolicy(options.maxReconnectAttempts, options.reconnectIntervalMs));
-    }
-    this.conn = builder.build();
-    // Handlers return nothing: a returned value would be sent back as a (unexpected) client result.
-    this.conn.on(ClientMethod.PeerJoined, (room: string, p: Participant) => {
-      this.emit('peer-joined', room, p);
-    });
-    this.conn.on(ClientMethod.PeerLeft, (room: string, peerId: string, reason: string) => {
-      this.emit('peer-left', room, peerId, reason);
-    });
-    this.conn.on(ClientMethod.Signal, (room: string, from: string, signal: SignalPayload) => {
-      this.emit('signal', room, from, signal);
-    });
-    this.conn.on(ClientMethod.Relayed, (room: string, from: string, payload: string) => {
-      this.emit('relayed', room, from, payload);
-    });
-    this.conn.onreconnecting((err) => {
-      options.log.warn({ reason: err?.message }, 'hub connection lost; reconnecting');
-      this.setState('reconnecting');
-    });
-    this.conn.onreconnected(() => {
-      options.log.info('hub reconnected');
-      this.setState('connected');
-      void this.rejoinAll();
-    });
-    this.conn.onclose((err) => {
-      this.setState('closed');
-      const error = this.closing || !err ? undefined : classifyHubError(err, options.hubUrl);
-      if (error) options.log.warn({ code: error.code, reason: error.message }, 'hub connection closed');
-      this.emit('closed', error);
-    });
+    if (options.accessTokenFactory) this.http.accessTokenFactory = options.accessTokenFactory;
+    else if (token !== undefined) this.http.accessTokenFactory = () => token;
   }
 
   get state(): SignalingState {
@@ -153,7 +144,12 @@ export class HubClient extends EventEmitter<HubClientEvents> {
   }
 
   get connected(): boolean {
-    return this.conn.state === signalR.HubConnectionState.Connected;
+    return this.link?.conn.state === signalR.HubConnectionState.Connected;
+  }
+
+  /** The hub connected to now (or last): after a failover, another entry of {@link urls}. */
+  get url(): string {
+    return this.link?.url ?? this.urls[0]!;
   }
 
   private setState(state: SignalingState): void {
@@ -162,23 +158,179 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     this.emit('state', state);
   }
 
-  /** Connects once; fails with HUB_UNREACHABLE / UNAUTHORIZED / ABORTED instead of retrying. */
-  async connect(signal: AbortSignal = AbortSignal.timeout(DEFAULT_CONNECT_TIMEOUT_MS)): Promise<void> {
-    this.setState('connecting');
+  /** A connection to hub `index`, wired to this client's events; not started. */
+  private open(index: number): Link {
+    const url = this.urls[index]!;
+    let builder = new signalR.HubConnectionBuilder().withUrl(url, this.http).configureLogging(this.signalRLog).withStatefulReconnect();
+    if (this.options.maxReconnectAttempts > 0) {
+      builder = builder.withAutomaticReconnect({ nextRetryDelayInMilliseconds: (ctx) => this.sameHubRetry(link, ctx) });
+    }
+    const link: Link = { conn: builder.build(), url, index };
+    const conn = link.conn;
+    // Callbacks of a connection that is no longer the one in use are stale: dropped.
+    const live = (): boolean => this.link === link;
+    // Handlers return nothing: a returned value would be sent back as a (unexpected) client result.
+    conn.on(ClientMethod.PeerJoined, (room: string, p: Participant) => {
+      if (live()) this.emit('peer-joined', room, p);
+    });
+    conn.on(ClientMethod.PeerLeft, (room: string, peerId: string, reason: string) => {
+      if (live()) this.emit('peer-left', room, peerId, reason);
+    });
+    conn.on(ClientMethod.Signal, (room: string, from: string, signal: SignalPayload) => {
+      if (live()) this.emit('signal', room, from, signal);
+    });
+    conn.on(ClientMethod.Relayed, (room: string, from: string, payload: string) => {
+      if (live()) this.emit('relayed', room, from, payload);
+    });
+    conn.onreconnecting((err) => {
+      if (!live()) return;
+      this.log.warn({ hub: url, reason: err?.message }, 'hub connection lost; reconnecting');
+      this.setState('reconnecting');
+    });
+    conn.onreconnected(() => {
+      if (!live()) return;
+      this.log.info({ hub: url }, 'hub reconnected');
+      this.lastFailure = undefined;
+      this.setState('connected');
+      void this.rejoinAll();
+    });
+    conn.onclose((err) => {
+      if (live()) this.linkClosed(link, err);
+    });
+    return link;
+  }
+
+  /**
+   * The SignalR client's retry policy for the hub in use: it reconnects to that same hub itself;
+   * once the next attempt belongs to another hub, it stops (null), and {@link linkClosed} fails
+   * over. `previousRetryCount` is the attempts used since the connection was lost.
+   */
+  private sameHubRetry(link: Link, ctx: signalR.RetryContext): number | null {
+    const attempt = ctx.previousRetryCount;
+    // At 0 the reason is why the connection was lost; after that, why the last attempt failed.
+    if (attempt > 0) this.noteFailure(link.url, ctx.retryReason);
+    if (this.closing || attempt >= this.options.maxReconnectAttempts) return null;
+    if (hubForAttempt(attempt, link.index, this.urls.length) !== link.index) {
+      link.failoverAt = attempt;
+      return null;
+    }
+    return reconnectDelayMs(attempt, this.urls.length, this.options.reconnectIntervalMs);
+  }
+
+  private noteFailure(url: string, err: unknown): void {
+    const error = classifyHubError(err, url);
+    this.lastFailure = error;
+    this.log.info({ hub: url, code: error.code, reason: error.message }, 'hub reconnect attempt failed');
+  }
+
+  private linkClosed(link: Link, err: Error | undefined): void {
+    if (this.closing) {
+      this.finish(undefined);
+      return;
+    }
+    if (link.failoverAt !== undefined) {
+      void this.failover(link, link.failoverAt);
+      return;
+    }
+    // After reconnecting, the client closes without an error once its attempts ran out: the last
+    // attempt's failure says why (e.g. a token the hub now refuses).
+    const error = this.stateValue === 'reconnecting' ? this.lastFailure : err ? classifyHubError(err, link.url) : undefined;
+    this.finish(error);
+  }
+
+  /** Reconnects with fresh connections, from attempt `attempt` on, cycling through the hubs. */
+  private async failover(lost: Link, firstAttempt: number): Promise<void> {
+    this.setState('reconnecting');
+    const max = this.options.maxReconnectAttempts;
+    try {
+      for (let attempt = firstAttempt; attempt < max; attempt++) {
+        const index = hubForAttempt(attempt, lost.index, this.urls.length);
+        await delay(reconnectDelayMs(attempt, this.urls.length, this.options.reconnectIntervalMs), undefined, { signal: this.closeSignal.signal });
+        const link = this.open(index);
+        this.log.info({ hub: link.url, attempt: attempt + 1, of: max }, 'connecting to another hub');
+        try {
+          await this.start(link, AbortSignal.any([this.closeSignal.signal, AbortSignal.timeout(DEFAULT_CONNECT_TIMEOUT_MS)]));
+        } catch (err) {
+          if (this.closing) return;
+          this.noteFailure(link.url, err);
+          continue;
+        }
+        this.adopt(link, lost.url);
+        return;
+      }
+    } catch (err) {
+      // Only close() aborts the pause; close() reports 'closed' itself.
+      if (this.closing) return;
+      this.lastFailure = new RtcAgentError(ErrorCode.INTERNAL, `hub failover failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    }
+    this.finish(this.lastFailure ?? new RtcAgentError(ErrorCode.HUB_UNREACHABLE, `lost hub ${lost.url} and no reconnect attempt was left`));
+  }
+
+  /** Makes a freshly connected link the one in use and rejoins every room on it. */
+  private adopt(link: Link, from: string): void {
+    if (this.closing) {
+      void link.conn.stop().catch(() => undefined);
+      return;
+    }
+    this.link = link;
+    this.lastFailure = undefined;
+    this.setState('connected');
+    if (link.url !== from) {
+      this.log.info({ hub: link.url, from }, 'moved to another hub');
+      this.emit('moved', link.url, from);
+    }
+    void this.rejoinAll();
+  }
+
+  /** Starts a link's connection, or fails (and stops it) when `signal` aborts first. */
+  private async start(link: Link, signal: AbortSignal): Promise<void> {
+    let onAbort = (): void => undefined;
     const aborted = new Promise<never>((_, reject) => {
-      const onAbort = (): void =>
-        reject(new RtcAgentError(ErrorCode.HUB_UNREACHABLE, `cannot reach hub ${this.options.hubUrl}: no connection within the timeout`, { cause: signal.reason }));
+      onAbort = () =>
+        reject(new RtcAgentError(ErrorCode.HUB_UNREACHABLE, `cannot reach hub ${link.url}: no connection within the timeout`, { cause: signal.reason }));
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });
     });
     try {
-      await Promise.race([this.conn.start(), aborted]);
-      this.setState('connected');
+      await Promise.race([link.conn.start(), aborted]);
     } catch (err) {
-      this.setState('disconnected');
-      void this.conn.stop().catch(() => undefined);
-      throw classifyHubError(err, this.options.hubUrl);
+      void link.conn.stop().catch(() => undefined);
+      throw classifyHubError(err, link.url);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
     }
+  }
+
+  /**
+   * Connects to the first hub that accepts, in list order; fails with HUB_UNREACHABLE /
+   * UNAUTHORIZED / … (naming every hub and why each failed, when there are several) instead of
+   * retrying. `signal` bounds the whole connect (default: {@link DEFAULT_CONNECT_TIMEOUT_MS});
+   * each hub but the last also gets at most DEFAULT_CONNECT_TIMEOUT_MS, so a hub that never
+   * answers does not use up the time of the others.
+   */
+  async connect(signal?: AbortSignal): Promise<void> {
+    if (this.closing) throw new RtcAgentError(ErrorCode.CLOSED, 'hub client is closed');
+    this.setState('connecting');
+    const failures: HubFailure[] = [];
+    for (let index = 0; index < this.urls.length; index++) {
+      const last = index === this.urls.length - 1;
+      const own = AbortSignal.timeout(DEFAULT_CONNECT_TIMEOUT_MS);
+      const link = this.open(index);
+      try {
+        await this.start(link, last ? (signal ?? own) : signal ? AbortSignal.any([signal, own]) : own);
+        if (this.closing) throw new RtcAgentError(ErrorCode.CLOSED, 'hub client closed while connecting');
+        this.link = link;
+        this.setState('connected');
+        return;
+      } catch (err) {
+        const error = classifyHubError(err, link.url);
+        failures.push({ url: link.url, error });
+        if (!last) this.log.info({ hub: link.url, code: error.code, reason: error.message }, 'hub did not accept the connection; trying the next');
+        if (signal?.aborted || this.closing) break;
+      }
+    }
+    this.setState('disconnected');
+    throw noHubAccepted(failures);
   }
 
   async join(room: string, hello: JoinHello): Promise<JoinResult> {
@@ -206,12 +358,16 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     return this.invoke<MembersResult>(HubMethod.Members, room);
   }
 
+  /** Fails fast with HUB_UNREACHABLE while (re)connecting or failing over: callers resend. */
   private async invoke<T = void>(method: string, ...args: unknown[]): Promise<T> {
-    if (!this.connected) throw new RtcAgentError(ErrorCode.HUB_UNREACHABLE, `hub is ${this.stateValue}; ${method} not sent`);
+    const link = this.link;
+    if (!link || link.conn.state !== signalR.HubConnectionState.Connected) {
+      throw new RtcAgentError(ErrorCode.HUB_UNREACHABLE, `hub is ${this.stateValue}; ${method} not sent`);
+    }
     try {
-      return (await this.conn.invoke(method, ...args)) as T;
+      return (await link.conn.invoke(method, ...args)) as T;
     } catch (err) {
-      throw classifyHubError(err, this.options.hubUrl);
+      throw classifyHubError(err, link.url);
     }
   }
 
@@ -221,19 +377,29 @@ export class HubClient extends EventEmitter<HubClientEvents> {
         const result = await this.invoke<JoinResult>(HubMethod.Join, room, hello);
         this.emit('rejoined', room, result);
       } catch (err) {
-        const error = classifyHubError(err, this.options.hubUrl);
-        this.options.log.warn({ room, code: error.code }, 'rejoin failed');
+        const error = classifyHubError(err, this.url);
+        this.log.warn({ room, code: error.code }, 'rejoin failed');
         this.emit('rejoin-failed', room, error);
       }
     }
   }
 
-  /** Stops the connection; idempotent. */
+  /** 'closed' once, whatever ended the client. */
+  private finish(error: RtcAgentError | undefined): void {
+    this.setState('closed');
+    if (this.closedEmitted) return;
+    this.closedEmitted = true;
+    if (error) this.log.warn({ hub: this.url, code: error.code, reason: error.message }, 'hub connection closed');
+    this.emit('closed', error);
+  }
+
+  /** Stops the connection (and any failover in progress); idempotent. */
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
     this.joined.clear();
-    await this.conn.stop().catch(() => undefined);
-    this.setState('closed');
+    this.closeSignal.abort();
+    await this.link?.conn.stop().catch(() => undefined);
+    this.finish(undefined);
   }
 }

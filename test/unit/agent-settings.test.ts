@@ -59,7 +59,7 @@ describe('defaults', () => {
   it('has every documented default', () => {
     const d = defaultSettings();
     expect(d).toMatchObject({
-      hubUrl: 'http://127.0.0.1:8080/hub',
+      hubUrl: ['http://127.0.0.1:8080/hub'],
       stunServers: [],
       iceConnectionTimeoutMs: 15000,
       maxReconnectAttempts: 10,
@@ -96,7 +96,7 @@ describe('defaults', () => {
 describe('sources', () => {
   it('reads explicit options', () => {
     const s = resolve({ options: { hubUrl: 'https://hub.example/hub', reliable: false, icePortRange: { begin: 50000, end: 50100 } } });
-    expect(s).toMatchObject({ hubUrl: 'https://hub.example/hub', reliable: false, icePortRange: { begin: 50000, end: 50100 } });
+    expect(s).toMatchObject({ hubUrl: ['https://hub.example/hub'], reliable: false, icePortRange: { begin: 50000, end: 50100 } });
   });
 
   it('reads RTC_AGENT_* env vars and ignores unknown ones', () => {
@@ -114,7 +114,7 @@ describe('sources', () => {
       },
     });
     expect(s).toMatchObject({
-      hubUrl: 'http://10.0.0.1:9000/hub',
+      hubUrl: ['http://10.0.0.1:9000/hub'],
       iceConnectionTimeoutMs: 2500,
       logLevel: 'debug',
       iceBindAddress: '127.0.0.1',
@@ -128,7 +128,7 @@ describe('sources', () => {
       env: { RTC_AGENT_HUB_URL: '', RTC_AGENT_MAX_RECONNECT_ATTEMPTS: '  ' },
       options: { logLevel: undefined, accessToken: null },
     });
-    expect(s.hubUrl).toBe(DEFAULTS.hubUrl);
+    expect(s.hubUrl).toEqual(DEFAULTS.hubUrl);
     expect(s.maxReconnectAttempts).toBe(3);
     expect(s.logLevel).toBe('info');
     expect(s).not.toHaveProperty('accessToken');
@@ -137,7 +137,7 @@ describe('sources', () => {
   it('reads a config file through loadSettings, including via RTC_AGENT_CONFIG', async () => {
     const path = writeConfig({ hubUrl: 'http://h:1/hub', stunServers: ['stun:a:3478'], icePortRange: '40000-40010' });
     const viaOption = await loadSettings({ configFile: path, env: {}, defaults: DEFAULTS });
-    expect(viaOption).toMatchObject({ hubUrl: 'http://h:1/hub', stunServers: ['stun:a:3478'], icePortRange: { begin: 40000, end: 40010 } });
+    expect(viaOption).toMatchObject({ hubUrl: ['http://h:1/hub'], stunServers: ['stun:a:3478'], icePortRange: { begin: 40000, end: 40010 } });
     const viaEnv = await loadSettings({ env: { RTC_AGENT_CONFIG: path }, defaults: DEFAULTS });
     expect(viaEnv).toEqual(viaOption);
   });
@@ -159,7 +159,7 @@ describe('precedence: options > env > file > defaults', () => {
       options: { hubUrl: 'http://options/hub' },
     });
     expect(settings).toMatchObject({
-      hubUrl: 'http://options/hub', // options beat env and file
+      hubUrl: ['http://options/hub'], // options beat env and file
       name: 'from-env', // env beats file
       heartbeatIntervalMs: 100, // file beats defaults
       reliable: false,

@@ -62,9 +62,9 @@ ${HELP}`,
 
 async function resolveHubUrl(flags: ChatFlags): Promise<string | undefined> {
   try {
-    return (await loadSettings({ options: settingsFromFlags(flags), configFile: flags.config, optionsLabel: 'flags' })).hubUrl;
+    return (await loadSettings({ options: settingsFromFlags(flags), configFile: flags.config, optionsLabel: 'flags' })).hubUrl[0];
   } catch {
-    return defaultSettings().hubUrl;
+    return defaultSettings().hubUrl[0];
   }
 }
 

@@ -43,7 +43,7 @@ export function makeDoctorCommand(ctx: CliContext): Command {
         checkTurn(settings, timeout),
       ]);
       const checks = [checkNode(), native, hub, ...stun, turn];
-      const report: DoctorReport = { ok: checks.every((c) => c.status !== 'fail'), version: packageVersion(), hub: settings.hubUrl, checks };
+      const report: DoctorReport = { ok: checks.every((c) => c.status !== 'fail'), version: packageVersion(), hub: settings.hubUrl.join(','), checks };
       if (flags.json) ctx.stdout.write(`${JSON.stringify(report)}\n`);
       else ctx.stdout.write(renderDoctor(report));
       process.exitCode = report.ok ? ExitCode.OK : ExitCode.FAILURE;

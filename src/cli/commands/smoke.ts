@@ -76,7 +76,7 @@ async function smoke(ctx: CliContext, flags: SmokeFlags): Promise<void> {
   let outcome;
   try {
     outcome = await runSmoke({
-      hubUrl: hub?.url ?? settings.hubUrl,
+      hubUrl: hub?.url ?? settings.hubUrl.join(','),
       embeddedHub: hub !== undefined,
       room: flags.room ?? `smoke-${randomBytes(4).toString('hex')}`,
       peers: flags.peers,

@@ -59,7 +59,7 @@ export async function checkHub(settings: Pick<AgentSettings, 'hubUrl' | 'accessT
     return {
       check,
       status: 'ok',
-      detail: `${settings.hubUrl}: connected in ${ms(connectMs)}, Join+Leave ${ms(roundTrip)} (room ${room}, ${joined.iceServers.length} ICE servers offered)`,
+      detail: `${client.url}: connected in ${ms(connectMs)}, Join+Leave ${ms(roundTrip)} (room ${room}, ${joined.iceServers.length} ICE servers offered)`,
       ms: round(performance.now() - started),
     };
   } catch (err) {
