@@ -1,0 +1,264 @@
+/**
+ * The hub's connection to Redis: two node-redis clients (commands and pub/sub; a subscribed
+ * connection can run nothing else), reconnection with backoff, and one signal for the rest of
+ * the cluster code: connected or not. Commands fail at once while the connection is down
+ * (`disableOfflineQueue`), so nothing piles up and nothing runs late in the wrong order; the
+ * cluster resynchronises instead, once both connections are back.
+ *
+ * Why node-redis: Redis recommends it for new projects, it speaks RESP3, pipelines every command
+ * issued in one event-loop turn, and restores subscriptions itself after a reconnect.
+ */
+import { EventEmitter } from 'node:events';
+import { createClient } from 'redis';
+import { ErrorCode, RtcAgentError } from '../../errors.js';
+import type { Logger } from '../../log/logger.js';
+import type { RedisTarget } from './redis-url.js';
+import { SCRIPTS, type LuaScript, type ScriptName } from './scripts.js';
+
+/** How long startup waits for Redis before it gives up with a clear error. */
+export const DEFAULT_REDIS_CONNECT_TIMEOUT_MS = 5_000;
+/** Reconnect backoff: first retry after this, doubling... */
+const RECONNECT_BASE_DELAY_MS = 100;
+/** ...up to this, so a Redis that comes back is used within ~2 s. */
+const RECONNECT_MAX_DELAY_MS = 2_000;
+/** A PING on an idle connection this often notices a dead peer (and keeps NAT/firewall state). */
+const PING_INTERVAL_MS = 5_000;
+/**
+ * Unanswered PUBLISH bytes above which relays to other hubs wait (backpressure towards Redis):
+ * a few MB in flight keep loopback and LAN links busy without letting a fast sender fill memory.
+ */
+export const DEFAULT_PUBLISH_HIGH_WATER_BYTES = 4 * 1024 * 1024;
+
+type Client = ReturnType<typeof createClient>;
+
+export interface RedisLinkEvents {
+  /** Both connections are up again after a loss (subscriptions already restored by node-redis). */
+  restored: [];
+  /** A connection dropped; `error` is what node-redis reported. */
+  lost: [error: Error | undefined];
+  message: [channel: string, text: string];
+}
+
+export interface RedisLinkOptions {
+  target: RedisTarget;
+  /** CLIENT SETNAME, so operators can tell hubs apart in CLIENT LIST. */
+  clientName: string;
+  connectTimeoutMs: number;
+  log: Logger;
+  publishHighWaterBytes?: number;
+}
+
+export class RedisLink extends EventEmitter<RedisLinkEvents> {
+  private readonly commands: Client;
+  private readonly subscriber: Client;
+  private everReady = false;
+  private connectedFlag = false;
+  private closed = false;
+  private readonly startedAt = Date.now();
+  private pendingPublishBytes = 0;
+  private publishWaiters: (() => void)[] = [];
+  private readonly highWater: number;
+  /** Per channel: the subscribe/unsubscribe chain, so they reach Redis in the order asked for. */
+  private readonly channelOps = new Map<string, Promise<void>>();
+  private readonly wanted = new Set<string>();
+  private lastError: Error | undefined;
+
+  private constructor(private readonly options: RedisLinkOptions) {
+    super();
+    this.highWater = options.publishHighWaterBytes ?? DEFAULT_PUBLISH_HIGH_WATER_BYTES;
+    const reconnectStrategy = (retries: number, cause: Error): number | Error => {
+      // At startup, a Redis that does not answer is a configuration problem: give up with it.
+      if (!this.everReady && Date.now() - this.startedAt >= options.connectTimeoutMs) return cause;
+      if (this.closed) return cause;
+      return Math.min(RECONNECT_BASE_DELAY_MS * 2 ** retries, RECONNECT_MAX_DELAY_MS) + Math.floor(Math.random() * RECONNECT_BASE_DELAY_MS);
+    };
+    this.commands = createClient({
+      url: options.target.url,
+      name: options.clientName,
+      disableOfflineQueue: true,
+      pingInterval: PING_INTERVAL_MS,
+      socket: { connectTimeout: Math.min(options.connectTimeoutMs, 2_000), reconnectStrategy },
+    });
+    this.subscriber = this.commands.duplicate({ name: `${options.clientName}:sub` });
+    for (const client of [this.commands, this.subscriber]) {
+      client.on('error', (err: Error) => {
+        this.lastError = err;
+        this.update();
+      });
+      client.on('ready', () => this.update());
+      client.on('end', () => this.update());
+      client.on('reconnecting', () => this.update());
+    }
+  }
+
+  /**
+   * Connects both clients; fails with RTC_ERR_HUB_UNREACHABLE (naming the redacted URL and the
+   * cause) when Redis does not answer within the connect timeout.
+   */
+  static async connect(options: RedisLinkOptions): Promise<RedisLink> {
+    const link = new RedisLink(options);
+    try {
+      await Promise.all([link.commands.connect(), link.subscriber.connect()]);
+      await link.loadScripts();
+    } catch (err) {
+      await link.close();
+      const cause = link.lastError ?? (err as Error);
+      throw new RtcAgentError(
+        ErrorCode.HUB_UNREACHABLE,
+        `cannot reach Redis at ${options.target.redacted} (--redis) within ${options.connectTimeoutMs} ms: ${describe(cause)}`,
+        { cause, details: { redis: options.target.redacted } },
+      );
+    }
+    link.everReady = true;
+    link.connectedFlag = true;
+    return link;
+  }
+
+  get connected(): boolean {
+    return this.connectedFlag;
+  }
+
+  private update(): void {
+    if (this.closed) return;
+    const now = this.commands.isReady && this.subscriber.isReady;
+    if (!this.everReady || now === this.connectedFlag) return;
+    this.connectedFlag = now;
+    if (now) {
+      // node-redis restored the subscriptions it knew; settle those asked for or dropped meanwhile.
+      for (const channel of new Set([...this.wanted, ...this.subscriber.getPubSubListeners('CHANNELS').keys()])) void this.reconcile(channel).catch(() => undefined);
+      this.emit('restored');
+    } else {
+      this.emit('lost', this.lastError);
+    }
+  }
+
+  /** Loads every script (Redis forgets them when it restarts); run before anything uses them. */
+  async loadScripts(): Promise<void> {
+    await Promise.all(Object.values(SCRIPTS).map((s) => this.commands.scriptLoad(s.source)));
+  }
+
+  /** Runs a script; its answer as an array of strings. Rejects while disconnected. */
+  async run(name: ScriptName, args: string[]): Promise<string[]> {
+    const script: LuaScript = SCRIPTS[name];
+    try {
+      return asStrings(await this.commands.evalSha(script.sha1, { arguments: args }));
+    } catch (err) {
+      if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
+      // Someone flushed the script cache: EVAL loads it again.
+      return asStrings(await this.commands.eval(script.source, { arguments: args }));
+    }
+  }
+
+  /** SET key value PX ttl; rejects while disconnected. */
+  async setWithTtl(key: string, value: string, ttlMs: number): Promise<void> {
+    await this.commands.set(key, value, { expiration: { type: 'PX', value: ttlMs } });
+  }
+
+  /** GETDEL: takes a value so that only one caller gets it. */
+  async take(key: string): Promise<string | null> {
+    const value = await this.commands.getDel(key);
+    return typeof value === 'string' ? value : null;
+  }
+
+  /**
+   * Publishes without waiting; false (and nothing sent) while disconnected. Order is kept: every
+   * publish and script goes through one connection, and Redis delivers in the order it ran them.
+   */
+  publish(channel: string, text: string): boolean {
+    if (!this.connectedFlag) return false;
+    const bytes = text.length;
+    this.pendingPublishBytes += bytes;
+    this.commands.publish(channel, text).then(
+      () => this.published(bytes),
+      () => this.published(bytes),
+    );
+    return true;
+  }
+
+  private published(bytes: number): void {
+    this.pendingPublishBytes -= bytes;
+    if (this.publishWaiters.length > 0 && this.pendingPublishBytes < this.highWater) {
+      const waiters = this.publishWaiters;
+      this.publishWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+
+  /** Resolves when unanswered publishes are below the high-water mark; undefined if they are. */
+  whenPublishable(): Promise<void> | undefined {
+    if (this.pendingPublishBytes < this.highWater) return undefined;
+    return new Promise((resolve) => this.publishWaiters.push(resolve));
+  }
+
+  /** Subscribes (idempotent); resolves once Redis confirmed, rejects while disconnected. */
+  subscribe(channel: string): Promise<void> {
+    this.wanted.add(channel);
+    return this.reconcile(channel);
+  }
+
+  /** Unsubscribes (idempotent, never rejects). */
+  unsubscribe(channel: string): Promise<void> {
+    this.wanted.delete(channel);
+    return this.reconcile(channel).catch(() => undefined);
+  }
+
+  private reconcile(channel: string): Promise<void> {
+    const previous = this.channelOps.get(channel) ?? Promise.resolve();
+    const next = previous
+      .catch(() => undefined)
+      .then(async () => {
+        const subscribed = this.subscriber.getPubSubListeners('CHANNELS').has(channel);
+        const want = this.wanted.has(channel);
+        if (want && !subscribed) await this.subscriber.subscribe(channel, this.onMessage);
+        else if (!want && subscribed && this.subscriber.isReady) await this.subscriber.unsubscribe(channel);
+      });
+    this.channelOps.set(channel, next);
+    void next.finally(() => {
+      if (this.channelOps.get(channel) === next) this.channelOps.delete(channel);
+    }).catch(() => undefined);
+    return next;
+  }
+
+  private readonly onMessage = (message: string, channel: string): void => {
+    this.emit('message', channel, message);
+  };
+
+  /** Quits both clients (bounded; then destroys them). Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.connectedFlag = false;
+    const quit = async (client: Client): Promise<void> => {
+      if (!client.isOpen) {
+        client.destroy();
+        return;
+      }
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([client.close(), new Promise((resolve) => (timer = setTimeout(resolve, 1_000)))]);
+      } catch {
+        // Already closing or closed.
+      } finally {
+        clearTimeout(timer);
+        client.destroy();
+      }
+    };
+    await Promise.all([quit(this.commands), quit(this.subscriber)]);
+    const waiters = this.publishWaiters;
+    this.publishWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}
+
+function asStrings(reply: unknown): string[] {
+  if (!Array.isArray(reply)) return [String(reply)];
+  return reply.map((v) => (typeof v === 'string' ? v : Buffer.isBuffer(v) ? v.toString('utf8') : String(v)));
+}
+
+function describe(err: Error | undefined): string {
+  if (!err) return 'no answer';
+  const code = (err as NodeJS.ErrnoException).code;
+  const cause = (err as { cause?: unknown }).cause;
+  const inner = cause instanceof Error ? ` (${cause.message})` : '';
+  return code ? `${code}: ${err.message}` : `${err.message}${inner}`;
+}
