@@ -1,9 +1,9 @@
 /**
  * The agent's side of the room contract, over the official @microsoft/signalr client: connect to
- * the first of its hubs that answers, reconnect (stateful reconnect, then automatic reconnect to
- * the same hub), fail over to the other hubs with a fresh connection when that hub is gone, rejoin
- * the rooms with the same hello (so the same peer id) after either, and surface hub callbacks as
- * typed events.
+ * the first of its hubs that answers; when the connection is lost (and stateful reconnect could not
+ * resume it), reconnect with a fresh connection, to the same hub first and then to the others in
+ * turn; rejoin the rooms with the same hello (so the same peer id); surface hub callbacks as typed
+ * events.
  */
 import { EventEmitter } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -102,13 +102,13 @@ export function classifyHubError(err: unknown, hubUrl: string): RtcAgentError {
   return new RtcAgentError(ErrorCode.HUB_UNREACHABLE, `cannot reach hub ${hubUrl}: ${message}`, { cause: err });
 }
 
-/** One HubConnection to one hub of the list; a failover makes a new one. */
+/** One HubConnection to one hub of the list; every reconnect attempt makes a new one. */
 interface Link {
   readonly conn: signalR.HubConnection;
   readonly url: string;
   readonly index: number;
-  /** Set by the retry policy when the next attempt belongs to another hub: the attempts used so far. */
-  failoverAt?: number;
+  /** Set by the retry policy: the SignalR client would reconnect, so {@link HubClient.reconnect} does. */
+  reconnect?: boolean;
 }
 
 export class HubClient extends EventEmitter<HubClientEvents> {
@@ -123,9 +123,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
   private stateValue: SignalingState = 'disconnected';
   private closing = false;
   private closedEmitted = false;
-  /** Why the latest reconnect attempt failed: what 'closed' reports when attempts run out. */
-  private lastFailure: RtcAgentError | undefined;
-  /** Aborted by close(): ends a failover's pause or connection attempt. */
+  /** Aborted by close(): ends a reconnect's pause or connection attempt. */
   private readonly closeSignal = new AbortController();
 
   constructor(private readonly options: HubClientOptions) {
@@ -163,7 +161,15 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     const url = this.urls[index]!;
     let builder = new signalR.HubConnectionBuilder().withUrl(url, this.http).configureLogging(this.signalRLog).withStatefulReconnect();
     if (this.options.maxReconnectAttempts > 0) {
-      builder = builder.withAutomaticReconnect({ nextRetryDelayInMilliseconds: (ctx) => this.sameHubRetry(link, ctx) });
+      // The client's own reconnect goes to the same URL only, and its attempts can hang (a hub that
+      // drops packets: 100 s per negotiate). It is asked only whether to reconnect at all (not after
+      // a hub's Close without allowReconnect); the reconnecting is ours.
+      builder = builder.withAutomaticReconnect({
+        nextRetryDelayInMilliseconds: () => {
+          link.reconnect = !this.closing;
+          return null;
+        },
+      });
     }
     const link: Link = { conn: builder.build(), url, index };
     const conn = link.conn;
@@ -182,88 +188,52 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     conn.on(ClientMethod.Relayed, (room: string, from: string, payload: string) => {
       if (live()) this.emit('relayed', room, from, payload);
     });
-    conn.onreconnecting((err) => {
-      if (!live()) return;
-      this.log.warn({ hub: url, reason: err?.message }, 'hub connection lost; reconnecting');
-      this.setState('reconnecting');
-    });
-    conn.onreconnected(() => {
-      if (!live()) return;
-      this.log.info({ hub: url }, 'hub reconnected');
-      this.lastFailure = undefined;
-      this.setState('connected');
-      void this.rejoinAll();
-    });
     conn.onclose((err) => {
       if (live()) this.linkClosed(link, err);
     });
     return link;
   }
 
-  /**
-   * The SignalR client's retry policy for the hub in use: it reconnects to that same hub itself;
-   * once the next attempt belongs to another hub, it stops (null), and {@link linkClosed} fails
-   * over. `previousRetryCount` is the attempts used since the connection was lost.
-   */
-  private sameHubRetry(link: Link, ctx: signalR.RetryContext): number | null {
-    const attempt = ctx.previousRetryCount;
-    // At 0 the reason is why the connection was lost; after that, why the last attempt failed.
-    if (attempt > 0) this.noteFailure(link.url, ctx.retryReason);
-    if (this.closing || attempt >= this.options.maxReconnectAttempts) return null;
-    if (hubForAttempt(attempt, link.index, this.urls.length) !== link.index) {
-      link.failoverAt = attempt;
-      return null;
-    }
-    return reconnectDelayMs(attempt, this.urls.length, this.options.reconnectIntervalMs);
-  }
-
-  private noteFailure(url: string, err: unknown): void {
-    const error = classifyHubError(err, url);
-    this.lastFailure = error;
-    this.log.info({ hub: url, code: error.code, reason: error.message }, 'hub reconnect attempt failed');
-  }
-
   private linkClosed(link: Link, err: Error | undefined): void {
-    if (this.closing) {
-      this.finish(undefined);
-      return;
-    }
-    if (link.failoverAt !== undefined) {
-      void this.failover(link, link.failoverAt);
-      return;
-    }
-    // After reconnecting, the client closes without an error once its attempts ran out: the last
-    // attempt's failure says why (e.g. a token the hub now refuses).
-    const error = this.stateValue === 'reconnecting' ? this.lastFailure : err ? classifyHubError(err, link.url) : undefined;
-    this.finish(error);
+    if (this.closing) this.finish(undefined);
+    else if (link.reconnect) void this.reconnect(link, err);
+    else this.finish(err ? classifyHubError(err, link.url) : undefined);
   }
 
-  /** Reconnects with fresh connections, from attempt `attempt` on, cycling through the hubs. */
-  private async failover(lost: Link, firstAttempt: number): Promise<void> {
+  /**
+   * Reconnects after `lost` went away: fresh connections, to the same hub first and then to the
+   * others in turn (src/signaling/hub-failover.ts), until one accepts or maxReconnectAttempts
+   * (counted over all hubs) is spent; then 'closed' with the last attempt's failure, e.g. the
+   * hub's 401 for a token it no longer accepts.
+   */
+  private async reconnect(lost: Link, cause: Error | undefined): Promise<void> {
+    this.log.warn({ hub: lost.url, reason: cause?.message }, 'hub connection lost; reconnecting');
     this.setState('reconnecting');
     const max = this.options.maxReconnectAttempts;
+    let lastFailure: RtcAgentError | undefined;
     try {
-      for (let attempt = firstAttempt; attempt < max; attempt++) {
+      for (let attempt = 0; attempt < max; attempt++) {
         const index = hubForAttempt(attempt, lost.index, this.urls.length);
         await delay(reconnectDelayMs(attempt, this.urls.length, this.options.reconnectIntervalMs), undefined, { signal: this.closeSignal.signal });
         const link = this.open(index);
-        this.log.info({ hub: link.url, attempt: attempt + 1, of: max }, 'connecting to another hub');
+        this.log.debug({ hub: link.url, attempt: attempt + 1, of: max }, 'reconnecting to hub');
         try {
           await this.start(link, AbortSignal.any([this.closeSignal.signal, AbortSignal.timeout(DEFAULT_CONNECT_TIMEOUT_MS)]));
         } catch (err) {
           if (this.closing) return;
-          this.noteFailure(link.url, err);
+          lastFailure = classifyHubError(err, link.url);
+          this.log.info({ hub: link.url, attempt: attempt + 1, of: max, code: lastFailure.code, reason: lastFailure.message }, 'hub reconnect attempt failed');
           continue;
         }
         this.adopt(link, lost.url);
         return;
       }
     } catch (err) {
-      // Only close() aborts the pause; close() reports 'closed' itself.
+      // Only close() aborts the pause, and close() reports 'closed' itself.
       if (this.closing) return;
-      this.lastFailure = new RtcAgentError(ErrorCode.INTERNAL, `hub failover failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+      lastFailure = new RtcAgentError(ErrorCode.INTERNAL, `hub reconnect failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
     }
-    this.finish(this.lastFailure ?? new RtcAgentError(ErrorCode.HUB_UNREACHABLE, `lost hub ${lost.url} and no reconnect attempt was left`));
+    this.finish(lastFailure ?? new RtcAgentError(ErrorCode.HUB_UNREACHABLE, `lost hub ${lost.url}, and no reconnect attempt is allowed`));
   }
 
   /** Makes a freshly connected link the one in use and rejoins every room on it. */
@@ -273,12 +243,10 @@ export class HubClient extends EventEmitter<HubClientEvents> {
       return;
     }
     this.link = link;
-    this.lastFailure = undefined;
+    if (link.url === from) this.log.info({ hub: link.url }, 'hub reconnected');
+    else this.log.info({ hub: link.url, from }, 'moved to another hub');
     this.setState('connected');
-    if (link.url !== from) {
-      this.log.info({ hub: link.url, from }, 'moved to another hub');
-      this.emit('moved', link.url, from);
-    }
+    if (link.url !== from) this.emit('moved', link.url, from);
     void this.rejoinAll();
   }
 
