@@ -81,6 +81,24 @@ async function refusingServer(port = 0): Promise<{ url: string; port: number; co
   return { url: `http://127.0.0.1:${bound}/hub`, port: bound, connections: () => count, close };
 }
 
+/** A TCP server that accepts connections and never answers: a hub behind a path that drops packets. */
+async function silentServer(): Promise<{ url: string; connections: () => number }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  onTestFinished(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  );
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/hub`, connections: () => sockets.size };
+}
+
 /** Every hub state the agent reports, in order. */
 function hubStates(agent: Agent): string[] {
   const states: string[] = [];
@@ -202,6 +220,22 @@ describe('failing over to another hub', () => {
     const onB = await connectClient(hubB.url);
     const seen = await onB.invoke('Join', 'cycle', { agentKey: AGENT_KEY_B });
     expect(seen.participants.map((p: { peerId: string }) => p.peerId)).toEqual([idBefore]);
+  }, 60_000);
+
+  it('gives a hub that never answers one bounded attempt, then moves on', async () => {
+    const hubA = await useHub();
+    const silent = await silentServer();
+    const hubB = await useHub();
+    const a = await useAgent(hubA.url, { ...RELAY, hubUrl: [hubA.url, silent.url, hubB.url] });
+    const ra = await a.join('silent');
+    await hubA.close();
+    // Attempt 1 (hub A) is refused, attempt 2 hangs at the silent hub until its 10 s are up, and
+    // attempt 3 reaches hub B, long before the SignalR client's own 100 s negotiate timeout.
+    await waitUntil(() => a.hubUrl === hubB.url && a.hubState === 'connected', { what: 'agent A on hub B', timeoutMs: 40_000 });
+    expect(silent.connections()).toBeGreaterThanOrEqual(1);
+    const onB = await connectClient(hubB.url);
+    const seen = await onB.invoke('Join', 'silent', { agentKey: AGENT_KEY_B });
+    expect(seen.participants.map((p: { peerId: string }) => p.peerId)).toEqual([ra.selfId]);
   }, 60_000);
 
   it(`delivers ${COUNT} relayed messages exactly once and in order while the hub both agents are on is SIGKILLed`, async () => {
