@@ -5,12 +5,11 @@
  * argument tuples per class, as `class Room extends Emitter<RoomEvents>`. A listener that throws
  * propagates to the emitter's caller, as in Node.
  */
-export type EventMap = { [event: string]: unknown[] };
 type Listener<A extends unknown[]> = (...args: A) => void;
 // Stored untyped: the map's typing lives in the methods' signatures.
 type AnyListener = (...args: unknown[]) => void;
 
-export class Emitter<E extends EventMap> {
+export class Emitter<E extends { [K in keyof E]: unknown[] }> {
   #listeners = new Map<keyof E, AnyListener[]>();
 
   on<K extends keyof E & string>(event: K, listener: Listener<E[K]>): this {

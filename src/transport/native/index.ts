@@ -29,3 +29,4 @@ export {
   type NativeLinkStats,
 } from './native-link.js';
 export { toNativeIceServers } from './ice-servers.js';
+export { NativeLinkFactory, type NativeLinkFactoryOptions } from './native-link-factory.js';

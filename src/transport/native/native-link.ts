@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import { ErrorCode, RtcAgentError } from '../../errors.js';
 import type { Logger } from '../../log/logger.js';
 import type { IceServer, SignalPayload } from '../../protocol/room-contract.js';
-import type { LinkChannel, LinkState } from '../peer-link.js';
+import type { LinkChannel, LinkState, PeerLink } from '../../engine/peer-link.js';
 import { onNativeCleanup, type AvailableNativeBinding, type NativeDataChannel, type NativePeerConnection, type NativeRtcConfig } from './binding.js';
 import { toNativeIceServers } from './ice-servers.js';
 
@@ -83,7 +83,7 @@ function channelOfLabel(label: string): LinkChannel | undefined {
   return undefined;
 }
 
-export class NativeLink extends EventEmitter<NativeLinkEvents> {
+export class NativeLink extends EventEmitter<NativeLinkEvents> implements PeerLink {
   readonly role: 'offerer' | 'answerer';
   readonly sessionId: string;
   readonly localMaxMessageSize: number;

@@ -1,0 +1,213 @@
+/**
+ * The receiving half of a peer session: frames from either path are decoded, opened (E2EE, in
+ * arrival order even when opening is asynchronous), handed to the reliable layer, reassembled and
+ * delivered; acks and pongs go back. A frame that fails to decode or open never reaches the
+ * reliable layer.
+ */
+import { ErrorCode, RtcAgentError } from '../errors.js';
+import { FrameFlag, FrameKind, decodeBundle, decodeFrame, encodeFrame, type DataFrame, type Frame } from '../protocol/frames.js';
+import { ACK_EVERY_FRAMES, DEFAULT_ACK_DELAY_MS } from './constants.js';
+import type { EngineLogger } from './log.js';
+import { decodeMessage } from './message-codec.js';
+import { isPromise, type PeerE2ee } from './peer-e2ee.js';
+import { unref } from './p2p-negotiator.js';
+import type { LinkChannel, LinkPath } from './peer-link.js';
+import type { PeerSink } from './peer-session.js';
+import type { AssembledMessage, MessageAssembler, ReliableReceiver } from './reliable.js';
+import type { ReceivedMessage } from './types.js';
+
+/** What the receiving half needs from its session. */
+export interface InboundHost {
+  readonly peerId: string;
+  readonly room: string;
+  name(): string;
+  live(): boolean;
+  /** Anything arrived: the peer is alive. */
+  heard(): void;
+  /**
+   * A cumulative ack for the sending half. An ACK frame names the sequence space it acks (`epoch`,
+   * ignored when it is not ours); an ack piggybacked on DATA has none.
+   */
+  acked(ack: number, epoch?: number): void;
+  transmit(bytes: Uint8Array, channel: LinkChannel): boolean;
+  sink: PeerSink;
+  counters: { bytesReceived: number; messagesReceived: number };
+}
+
+export class PeerInbound {
+  private framesSinceAck = 0;
+  private ackTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Sealed DATA frames being opened asynchronously: later ones wait, to reach the reliable layer in order. */
+  private openChain: Promise<void> | null = null;
+  private rtt: number | undefined;
+
+  constructor(
+    private readonly host: InboundHost,
+    private readonly receiver: ReliableReceiver,
+    private readonly assembler: MessageAssembler,
+    private readonly e2ee: PeerE2ee,
+    private readonly log: EngineLogger,
+  ) {}
+
+  get rttMs(): number | undefined {
+    return this.rtt;
+  }
+
+  /** Our cumulative ack of the peer's frames, to piggyback on DATA we send. */
+  get cumulativeAck(): number {
+    return this.receiver.cumulativeAck;
+  }
+
+  /** DATA we sent carried our cumulative ack: no separate ACK needed for it. */
+  piggybacked(): void {
+    if (this.receiver.ackDue) this.receiver.markAcked();
+  }
+
+  /** A relayed bundle of frames from the hub. */
+  onRelayed(bundle: Uint8Array): void {
+    let frames: Uint8Array[];
+    try {
+      frames = decodeBundle(bundle);
+    } catch (err) {
+      this.host.sink.error(err as RtcAgentError);
+      return;
+    }
+    for (const f of frames) this.onFrame(f, 'relay', 'reliable');
+  }
+
+  onFrame(bytes: Uint8Array, path: LinkPath, channel: LinkChannel): void {
+    if (!this.host.live()) return;
+    let frame: Frame;
+    try {
+      frame = decodeFrame(bytes);
+    } catch (err) {
+      this.log.debug({ err: (err as Error).message, path }, 'dropped a bad frame');
+      this.host.sink.error(err as RtcAgentError);
+      return;
+    }
+    this.host.heard();
+    switch (frame.kind) {
+      case FrameKind.Data:
+        this.onDataFrame(frame, path);
+        return;
+      case FrameKind.Unreliable: {
+        const opened = this.e2ee.open(frame);
+        const deliver = (payload: Uint8Array | undefined): void => {
+          if (payload && this.host.live()) this.emitMessage({ flags: frame.flags, payload, timestamp: frame.timestamp, firstSeq: 0 }, path, false);
+        };
+        if (isPromise(opened)) void opened.then(deliver);
+        else deliver(opened);
+        return;
+      }
+      case FrameKind.Ack:
+        this.host.acked(frame.ack, frame.epoch);
+        return;
+      case FrameKind.Ping:
+        this.host.transmit(encodeFrame({ kind: FrameKind.Pong, nonce: frame.nonce, timestamp: frame.timestamp }), channel === 'reliable' && path === 'p2p' ? 'reliable' : 'unreliable');
+        return;
+      case FrameKind.Pong:
+        this.rtt = Math.max(0, Date.now() - frame.timestamp);
+        return;
+    }
+  }
+
+  /** Opens (if sealed) and hands a DATA frame to the reliable layer, in arrival order. */
+  private onDataFrame(frame: DataFrame, path: LinkPath): void {
+    if (this.openChain) {
+      const chain = this.openChain.then(() => this.openAndAccept(frame, path));
+      this.openChain = chain;
+      void chain.then(() => {
+        if (this.openChain === chain) this.openChain = null;
+      });
+      return;
+    }
+    const done = this.openAndAccept(frame, path);
+    if (done) {
+      this.openChain = done;
+      void done.then(() => {
+        if (this.openChain === done) this.openChain = null;
+      });
+    }
+  }
+
+  private openAndAccept(frame: DataFrame, path: LinkPath): Promise<void> | undefined {
+    const opened = this.e2ee.open(frame);
+    if (!isPromise(opened)) {
+      if (opened) this.onData(opened === frame.payload ? frame : { ...frame, payload: opened }, path);
+      return undefined;
+    }
+    return opened.then((payload) => {
+      if (payload && this.host.live()) this.onData({ ...frame, payload }, path);
+    });
+  }
+
+  private onData(frame: DataFrame, path: LinkPath): void {
+    if (frame.ack > 0) this.host.acked(frame.ack);
+    const { deliver, reset } = this.receiver.accept(frame);
+    if (reset) {
+      // Chunks of a message from the old sequence space must not be joined to the new one's.
+      this.assembler.reset();
+      this.log.info('peer restarted its sequence (new epoch)');
+    }
+    for (const f of deliver) {
+      let message: AssembledMessage | undefined;
+      try {
+        message = this.assembler.add(f);
+      } catch (err) {
+        this.host.sink.error(new RtcAgentError(ErrorCode.MESSAGE_TOO_LARGE, `peer ${this.host.peerId}: ${(err as Error).message}`));
+        continue;
+      }
+      if (message) this.emitMessage(message, path, true);
+    }
+    this.framesSinceAck++;
+    if (this.framesSinceAck >= ACK_EVERY_FRAMES) this.sendAck();
+    else if (!this.ackTimer) {
+      this.ackTimer = setTimeout(() => this.sendAck(), DEFAULT_ACK_DELAY_MS);
+      unref(this.ackTimer);
+    }
+  }
+
+  private sendAck(): void {
+    if (this.ackTimer) clearTimeout(this.ackTimer);
+    this.ackTimer = null;
+    this.framesSinceAck = 0;
+    const epoch = this.receiver.peerEpoch;
+    if (epoch === undefined || !this.host.live()) return;
+    // Acks are tiny and idempotent: send them even when nothing new, it heals a lost one.
+    this.host.transmit(encodeFrame({ kind: FrameKind.Ack, epoch, ack: this.receiver.cumulativeAck }), 'reliable');
+    this.receiver.markAcked();
+  }
+
+  private emitMessage(m: AssembledMessage, path: LinkPath, reliable: boolean): void {
+    this.host.counters.messagesReceived++;
+    this.host.counters.bytesReceived += m.payload.length;
+    let decoded: ReturnType<typeof decodeMessage>;
+    try {
+      decoded = decodeMessage(m.flags, m.payload);
+    } catch {
+      this.host.sink.error(new RtcAgentError(ErrorCode.PROTOCOL, `peer ${this.host.peerId} sent invalid JSON`));
+      return;
+    }
+    const message: ReceivedMessage = {
+      id: reliable ? `${(this.receiver.peerEpoch ?? 0).toString(16)}-${m.firstSeq}` : `u-${m.timestamp}-${Math.random().toString(36).slice(2, 8)}`,
+      room: this.host.room,
+      from: this.host.peerId,
+      name: this.host.name(),
+      timestamp: m.timestamp,
+      kind: decoded.kind,
+      data: decoded.data,
+      path,
+      reliable,
+      encrypted: (m.flags & FrameFlag.Encrypted) !== 0,
+    };
+    if (decoded.text !== undefined) message.text = decoded.text;
+    if (m.flags & FrameFlag.System) this.host.sink.system(message);
+    else this.host.sink.message(message);
+  }
+
+  /** Stops the ack timer (the session closed). */
+  close(): void {
+    if (this.ackTimer) clearTimeout(this.ackTimer);
+    this.ackTimer = null;
+  }
+}
