@@ -80,9 +80,9 @@ function newId(bytes: number): string {
 
 export class HubClientConnection {
   /** Public id (shown to apps as `connectionId`). */
-  readonly connectionId = newId(16);
+  readonly connectionId: string;
   /** Secret id used in `?id=` (SignalR's connectionToken); URL-safe by construction. */
-  readonly token = newId(24);
+  readonly token: string;
   readonly log: Logger;
   state: ConnectionState = 'negotiated';
   transportName: TransportName | null = null;
@@ -123,7 +123,11 @@ export class HubClientConnection {
     private readonly events: ConnectionEvents,
     parentLog: Logger,
     now: number,
+    /** Ids negotiated by another hub of the cluster; fresh random ones otherwise. */
+    ids?: { connectionId: string; token: string },
   ) {
+    this.connectionId = ids?.connectionId ?? newId(16);
+    this.token = ids?.token ?? newId(24);
     this.createdAt = now;
     this.lastReceivedAt = now;
     this.lastSentAt = now;

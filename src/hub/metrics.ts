@@ -1,11 +1,10 @@
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
  * The hub's Prometheus metrics. Each hub owns its registry (not prom-client's global one) so
  * several hubs in one process — tests, an embedded hub beside a daemon — don't collide.
  */
 export class HubMetrics {
-  readonly registry = new Registry();
   readonly connections: Gauge<'transport'>;
   readonly rooms: Gauge;
   readonly members: Gauge;
@@ -14,7 +13,11 @@ export class HubMetrics {
   readonly errors: Counter<'code'>;
   readonly connectionsOpened: Counter<'transport'>;
 
-  constructor(snapshot: () => { rooms: number; members: number; connections: Record<string, number> }) {
+  constructor(
+    snapshot: () => { rooms: number; members: number; connections: Record<string, number> },
+    /** Given when others (the cluster) register into the same registry. */
+    readonly registry = new Registry(),
+  ) {
     const registers = [this.registry];
     this.connections = new Gauge({
       name: 'rtc_hub_connections',
@@ -65,6 +68,83 @@ export class HubMetrics {
       help: 'Connections that completed the handshake, by transport',
       labelNames: ['transport'],
       registers,
+    });
+  }
+}
+
+/** What the cluster reports for its gauges (sampled when /metrics is scraped). */
+export interface ClusterGauges {
+  /** Hub nodes alive in the cluster, this one included, as of the last heartbeat. */
+  nodes: number;
+  /** Presence entries in Redis, cluster-wide, as of the last heartbeat. */
+  presenceEntries: number;
+  /** 1 while the backplane is up (connected and in sync), else 0. */
+  up: number;
+}
+
+/**
+ * Metrics of a hub in a cluster (`--redis`), in the hub's own registry. Only created in cluster
+ * mode, so a single hub's /metrics stays as it was.
+ */
+export class BackplaneMetrics {
+  /** Backplane messages by direction (in, out) and kind (relay, signal, membership, pressure). */
+  readonly messages: Counter<'direction' | 'kind'>;
+  /** Publish → receive time of relays and signals from other hubs (the sender's clock against ours). */
+  readonly latency: Histogram;
+  /** Backplane messages or deliveries given up on: malformed, unreachable (Redis down), gone (recipient left). */
+  readonly dropped: Counter<'reason'>;
+  /** Backplane state changes, by the state entered (up, reconnecting, down). */
+  readonly stateChanges: Counter<'state'>;
+
+  constructor(registry: Registry, gauges: () => ClusterGauges) {
+    const registers = [registry];
+    this.messages = new Counter({
+      name: 'rtc_hub_backplane_messages_total',
+      help: 'Messages published to (out) or received from (in) the Redis backplane, by kind (relay, signal, membership, pressure)',
+      labelNames: ['direction', 'kind'],
+      registers,
+    });
+    this.latency = new Histogram({
+      name: 'rtc_hub_backplane_latency_seconds',
+      help: 'Time from a hub publishing a relay or signal to this hub receiving it (clocks of both hubs)',
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    });
+    this.dropped = new Counter({
+      name: 'rtc_hub_backplane_dropped_total',
+      help: 'Backplane messages dropped, by reason (malformed, unreachable, gone)',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.stateChanges = new Counter({
+      name: 'rtc_hub_backplane_state_changes_total',
+      help: 'Backplane state changes, by the state entered (up, reconnecting, down)',
+      labelNames: ['state'],
+      registers,
+    });
+    new Gauge({
+      name: 'rtc_hub_cluster_nodes',
+      help: 'Hub nodes alive in the cluster (this one included), as of the last heartbeat',
+      registers,
+      collect() {
+        this.set(gauges().nodes);
+      },
+    });
+    new Gauge({
+      name: 'rtc_hub_presence_entries',
+      help: 'Room memberships stored in Redis across the cluster, as of the last heartbeat',
+      registers,
+      collect() {
+        this.set(gauges().presenceEntries);
+      },
+    });
+    new Gauge({
+      name: 'rtc_hub_backplane_up',
+      help: '1 while the Redis backplane is connected and presence is in sync, else 0',
+      registers,
+      collect() {
+        this.set(gauges().up);
+      },
     });
   }
 }

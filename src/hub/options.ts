@@ -11,6 +11,10 @@ import {
   DEFAULT_LONG_POLL_TIMEOUT_MS,
   DEFAULT_MAX_MESSAGE_BYTES,
 } from '../constants.js';
+import type { ResolvedClusterOptions } from './cluster/cluster.js';
+import { DEFAULT_CLUSTER_PREFIX, validatePrefix } from './cluster/keys.js';
+import { DEFAULT_REDIS_CONNECT_TIMEOUT_MS } from './cluster/redis-link.js';
+import { parseRedisUrl } from './cluster/redis-url.js';
 
 /** A full mesh costs every agent n-1 peer connections; past ~64 members a mesh is the wrong tool. */
 export const DEFAULT_MAX_PEERS_PER_ROOM = 64;
@@ -70,6 +74,38 @@ export const FD_RESERVE = 64;
 export const DEFAULT_TOKEN_EXPIRY_GRACE_MS = 5_000;
 /** `iat` has 1-second resolution, so a shorter maximum token age cannot be checked meaningfully. */
 export const MIN_JWT_MAX_AGE_MS = 1_000;
+/** Cluster: each hub refreshes its liveness in Redis this often (Centrifugo publishes node info every 3 s). */
+export const DEFAULT_NODE_HEARTBEAT_INTERVAL_MS = 3_000;
+/**
+ * Cluster: a hub silent for this long is dead and its members are reported left. Two missed
+ * heartbeats plus a second of slack, as Centrifugo's 7 s: a stalled event loop or a slow Redis
+ * round trip is not a death, while with the 1 s check a SIGKILLed hub's members are reported left
+ * within 5-8 s.
+ */
+export const DEFAULT_NODE_TIMEOUT_MS = 7_000;
+/** Cluster: how often each hub looks for dead hubs (cheap: one sorted-set range when none died). */
+export const DEFAULT_NODE_REAP_INTERVAL_MS = 1_000;
+/**
+ * Cluster: a hub that shuts down cleanly counts as dead this long after, not at once: its clients
+ * get a Close with allowReconnect, and the official client's first retry is immediate, so they
+ * rejoin on another hub well within it and nobody sees them leave.
+ */
+export const DEFAULT_SHUTDOWN_HANDOFF_MS = 5_000;
+
+/** `--redis`: run as one hub of a cluster sharing rooms through Redis (docs/cluster.md). */
+export interface HubRedisOptions {
+  /** `redis://[[user]:password@]HOST[:PORT][/DB]` (`rediss://` for TLS; `valkey://` works too). */
+  url: string;
+  /** Key and channel prefix, so several clusters can share one Redis (default `rtc-agent`). */
+  prefix?: string;
+  /** How long startup waits for Redis before failing (default 5 s). */
+  connectTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  /** Silence after which a hub is taken for dead; at least twice the heartbeat interval. */
+  nodeTimeoutMs?: number;
+  /** How long a hub that closes cleanly still counts as alive, so its clients can move. */
+  shutdownHandoffMs?: number;
+}
 
 export interface HubLimits {
   maxMessageBytes: number;
@@ -130,6 +166,8 @@ export interface HubOptions {
   maxConnections?: number;
   /** How long a member closed for an expired token stays listed, waiting for it to rejoin. */
   tokenExpiryGraceMs?: number;
+  /** Serve rooms together with every other hub on this Redis (a cluster). */
+  redis?: HubRedisOptions;
 }
 
 export type TransportName = 'WebSockets' | 'ServerSentEvents' | 'LongPolling';
@@ -154,6 +192,8 @@ export interface ResolvedHubOptions {
   /** As configured; the hub applies {@link effectiveMaxConnections} of it. */
   maxConnections: number;
   tokenExpiryGraceMs: number;
+  /** Set in cluster mode. */
+  redis: ResolvedClusterOptions | undefined;
 }
 
 /**
@@ -251,6 +291,25 @@ export function resolveHubOptions(options: HubOptions): ResolvedHubOptions {
     idleSocketTimeoutMs: positiveInt('idleSocketTimeoutMs', options.idleSocketTimeoutMs ?? DEFAULT_IDLE_SOCKET_TIMEOUT_MS),
     maxConnections: positiveInt('maxConnections', options.maxConnections ?? DEFAULT_MAX_CONNECTIONS),
     tokenExpiryGraceMs: positiveInt('tokenExpiryGraceMs', options.tokenExpiryGraceMs ?? DEFAULT_TOKEN_EXPIRY_GRACE_MS),
+    redis: options.redis === undefined ? undefined : resolveRedisOptions(options.redis),
+  };
+}
+
+function resolveRedisOptions(o: HubRedisOptions): ResolvedClusterOptions {
+  if (typeof o !== 'object' || o === null || typeof o.url !== 'string') throw bad('redis', 'needs a url (redis://HOST:PORT[/DB])');
+  const heartbeatIntervalMs = positiveInt('redis.heartbeatIntervalMs', o.heartbeatIntervalMs ?? DEFAULT_NODE_HEARTBEAT_INTERVAL_MS);
+  const nodeTimeoutMs = positiveInt('redis.nodeTimeoutMs', o.nodeTimeoutMs ?? DEFAULT_NODE_TIMEOUT_MS);
+  if (nodeTimeoutMs < 2 * heartbeatIntervalMs) {
+    throw bad('redis.nodeTimeoutMs', `must be at least twice redis.heartbeatIntervalMs (${heartbeatIntervalMs} ms), or one late heartbeat kills a live hub`);
+  }
+  return {
+    target: parseRedisUrl(o.url),
+    prefix: validatePrefix(o.prefix ?? DEFAULT_CLUSTER_PREFIX),
+    connectTimeoutMs: positiveInt('redis.connectTimeoutMs', o.connectTimeoutMs ?? DEFAULT_REDIS_CONNECT_TIMEOUT_MS),
+    heartbeatIntervalMs,
+    nodeTimeoutMs,
+    reapIntervalMs: Math.min(DEFAULT_NODE_REAP_INTERVAL_MS, heartbeatIntervalMs),
+    shutdownHandoffMs: positiveInt('redis.shutdownHandoffMs', o.shutdownHandoffMs ?? DEFAULT_SHUTDOWN_HANDOFF_MS),
   };
 }
 

@@ -219,22 +219,31 @@ export class RoomMethods implements RegistryListener {
     let waits: Promise<void>[] | undefined;
     // Serialise once for every recipient (the payload dominates the cost).
     const record = writeRecord(JSON.stringify({ type: MessageType.Invocation, target: ClientMethod.Relayed, arguments: [room, from, payload] }));
-    if (broadcast) this.registry.broadcastRemote(room, from, record);
+    let delivered = recipients.length;
+    if (broadcast) {
+      const remote = this.registry.broadcastRemote(room, from, record);
+      if (remote > 0) {
+        delivered += remote;
+        const wait = this.registry.remoteWritable(room);
+        if (wait) (waits ??= []).push(this.boundedWait(null, wait));
+      }
+    }
     for (const member of recipients) {
       member.endpoint.sendInvocationRecord(record);
       const wait = member.endpoint.whenWritable();
       if (wait) (waits ??= []).push(this.boundedWait(member.endpoint, wait));
     }
-    this.metrics.messagesRelayed.inc({ kind: 'relay' }, recipients.length);
-    this.metrics.bytesRelayed.inc({ kind: 'relay' }, payload.length * recipients.length);
+    this.metrics.messagesRelayed.inc({ kind: 'relay' }, delivered);
+    this.metrics.bytesRelayed.inc({ kind: 'relay' }, payload.length * delivered);
     // Hold this sender's next message until slow recipients drain: end-to-end backpressure.
     return waits ? Promise.all(waits).then(() => undefined) : undefined;
   }
 
-  private boundedWait(recipient: MemberEndpoint, wait: Promise<void>): Promise<void> {
+  /** `recipient` null: members on other hubs, whose own hubs deal with slow readers. */
+  private boundedWait(recipient: MemberEndpoint | null, wait: Promise<void>): Promise<void> {
     return new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
-        recipient.destroyAsSlow();
+        recipient?.destroyAsSlow();
         resolve();
       }, this.slowConsumerWaitMs);
       void wait.then(() => {

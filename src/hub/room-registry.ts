@@ -85,9 +85,11 @@ export interface RoomRegistry {
   localMembers(room: string): Iterable<LocalMember>;
   /**
    * Hands a serialised invocation to the room's members on other hubs, except `from` (a broadcast
-   * Relay). Local members are the caller's to serve.
+   * Relay); returns how many members it is for. Local members are the caller's to serve.
    */
-  broadcastRemote(room: string, from: string, record: string): void;
+  broadcastRemote(room: string, from: string, record: string): number;
+  /** Resolves when the room's members on other hubs take more again (undefined: they do now). */
+  remoteWritable(room: string): Promise<void> | undefined;
   setListener(listener: RegistryListener): void;
   /** Rooms and memberships of this hub's own connections. */
   stats(): { rooms: number; members: number };
@@ -134,8 +136,13 @@ export class InProcessRoomRegistry implements RoomRegistry {
     return this.rooms.get(room)?.values() ?? [];
   }
 
-  broadcastRemote(): void {
+  broadcastRemote(): number {
     // Every member is local.
+    return 0;
+  }
+
+  remoteWritable(): undefined {
+    return undefined;
   }
 
   setListener(): void {

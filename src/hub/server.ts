@@ -4,10 +4,12 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { Registry } from 'prom-client';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ErrorCode, RtcAgentError } from '../errors.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { TokenVerifier, extractToken, isExpiredTokenError, type AuthUser } from './auth.js';
+import { HubCluster, type ClusterStatus } from './cluster/cluster.js';
 import { HubClientConnection, type ConnectionEvents } from './connection.js';
 import { CorsPolicy } from './cors.js';
 import { InvocationDispatcher } from './dispatcher.js';
@@ -36,14 +38,29 @@ export interface Hub {
   readonly port: number;
   readonly host: string;
   readonly metrics: HubMetrics;
+  /** In a cluster (`redis` option): this hub's node id, the backplane state, the hubs seen. Null otherwise. */
+  readonly cluster: ClusterStatus | null;
   /** Closes every connection (each gets a Close message) and stops listening. Idempotent. */
   close(): Promise<void>;
 }
 
-/** Starts a hub and resolves once it listens. `port: 0` picks a free port. */
+/**
+ * Starts a hub and resolves once it listens. `port: 0` picks a free port. With `redis`, it first
+ * joins the cluster on that Redis, failing with RTC_ERR_HUB_UNREACHABLE if Redis does not answer.
+ */
 export async function startHub(options: HubOptions = {}): Promise<Hub> {
-  const hub = new HubServer(resolveHubOptions(options), options.logger ?? silentLogger());
-  await hub.listen();
+  const resolved = resolveHubOptions(options);
+  const log = options.logger ?? silentLogger();
+  const registry = new Registry();
+  const cluster = resolved.redis ? await HubCluster.start(resolved.redis, resolved.disconnectTimeoutMs, registry, log.child({ component: 'cluster' })) : null;
+  const hub = new HubServer(resolved, log, cluster, registry);
+  try {
+    await hub.listen();
+  } catch (err) {
+    await cluster?.close();
+    throw err;
+  }
+  cluster?.setUrl(hub.url);
   return hub;
 }
 
@@ -53,7 +70,7 @@ class HubServer implements Hub {
   private readonly wss: WebSocketServer;
   private readonly cors: CorsPolicy;
   private readonly verifier: TokenVerifier | null;
-  private readonly registry: RoomRegistry = new InProcessRoomRegistry();
+  private readonly registry: RoomRegistry;
   private readonly rooms: RoomMethods;
   private readonly dispatcher: InvocationDispatcher;
   /** The browser chat page (`/`, `/chat`) and the files it loads. */
@@ -63,6 +80,8 @@ class HubServer implements Hub {
   private readonly sessions = new WeakMap<HubClientConnection, Session>();
   /** The key each connection is registered under in `connections`. */
   private readonly keys = new WeakMap<HubClientConnection, string>();
+  /** Negotiated connections also stored in Redis, which another hub could take (cluster only). */
+  private readonly shared = new WeakSet<HubClientConnection>();
   private readonly guard: SocketGuard;
   private readonly expiry: TokenExpiry;
   private ticker: NodeJS.Timeout | null = null;
@@ -73,11 +92,14 @@ class HubServer implements Hub {
   constructor(
     private readonly options: ResolvedHubOptions,
     private readonly log: Logger,
+    private readonly clusterNode: HubCluster | null,
+    metricsRegistry: Registry,
   ) {
     this.cors = new CorsPolicy(options.corsOrigins);
     this.verifier = options.auth ? new TokenVerifier(options.auth) : null;
     this.expiry = new TokenExpiry(options.tokenExpiryGraceMs);
-    this.metrics = new HubMetrics(() => this.snapshot());
+    this.metrics = new HubMetrics(() => this.snapshot(), metricsRegistry);
+    this.registry = clusterNode?.registry ?? new InProcessRoomRegistry();
     this.rooms = new RoomMethods(this.registry, options, this.metrics, log.child({ component: 'rooms' }));
     this.dispatcher = new InvocationDispatcher(this.rooms.table(), options.limits, this.metrics, log);
     this.web = new WebAssets(options.path);
@@ -117,6 +139,10 @@ class HubServer implements Hub {
 
   get host(): string {
     return this.address?.address ?? this.options.host;
+  }
+
+  get cluster(): ClusterStatus | null {
+    return this.clusterNode?.status() ?? null;
   }
 
   async listen(): Promise<void> {
@@ -160,7 +186,10 @@ class HubServer implements Hub {
     const path = url.pathname;
     if (path === '/healthz' && req.method === 'GET') {
       const stats = this.snapshot();
-      sendJson(res, this.closing ? 503 : 200, { status: this.closing ? 'closing' : 'ok', ...stats });
+      const cluster = this.cluster;
+      // A hub whose Redis is away still serves its own members: degraded, not failing.
+      const status = this.closing ? 'closing' : cluster && cluster.state !== 'up' ? 'degraded' : 'ok';
+      sendJson(res, this.closing ? 503 : 200, { status, ...stats, ...(cluster ? { redis: cluster.state, cluster } : {}) });
       return;
     }
     if (path === '/metrics' && req.method === 'GET') {
@@ -226,7 +255,12 @@ class HubServer implements Hub {
     const stateful = url.searchParams.get('useStatefulReconnect') === 'true';
     const conn = this.createConnection(user, stateful);
     // Version 0 has no connectionToken: the client then puts the connectionId in `?id=`.
-    this.register(version >= 1 ? conn.token : conn.connectionId, conn);
+    const key = version >= 1 ? conn.token : conn.connectionId;
+    this.register(key, conn);
+    // In a cluster, the WebSocket may arrive at another hub (no sticky sessions needed for it).
+    if (this.clusterNode && (await this.clusterNode.negotiations.share(key, { connectionId: conn.connectionId, userId: user?.userId ?? null, stateful }))) {
+      this.shared.add(conn);
+    }
     const body: Record<string, unknown> = {
       negotiateVersion: version,
       connectionId: conn.connectionId,
@@ -241,7 +275,7 @@ class HubServer implements Hub {
     sendJson(res, 200, body);
   }
 
-  private createConnection(user: AuthUser | null, stateful: boolean): HubClientConnection {
+  private createConnection(user: AuthUser | null, stateful: boolean, ids?: { connectionId: string; token: string }): HubClientConnection {
     const events: ConnectionEvents = {
       invocation: (c, msg) => {
         const session = this.sessions.get(c);
@@ -255,7 +289,7 @@ class HubServer implements Hub {
       error: (_c, code) => this.metrics.errors.inc({ code }),
     };
     const now = Date.now();
-    const conn = new HubClientConnection(user, stateful, this.options, events, this.log, now);
+    const conn = new HubClientConnection(user, stateful, this.options, events, this.log, now, ids);
     this.sessions.set(conn, new Session(conn, this.options.limits, now));
     return conn;
   }
@@ -432,6 +466,14 @@ class HubServer implements Hub {
       this.register(conn.token, conn);
     } else {
       conn = this.connections.get(id);
+      if (this.clusterNode) {
+        const claimed = await this.claimNegotiated(req, url, id, conn);
+        if (claimed instanceof RtcAgentError) {
+          this.metrics.errors.inc({ code: claimed.code });
+          return reject(claimed.code === ErrorCode.FORBIDDEN ? 403 : 401, claimed.toWire());
+        }
+        conn = claimed;
+      }
       if (!conn || conn.state === 'closed') return reject(404, 'No Connection with that ID');
       const auth = await this.checkSameUser(req, url, conn);
       if (auth !== true) {
@@ -451,6 +493,35 @@ class HubServer implements Hub {
       }
       target.attach(new WebSocketSink(ws, target), Date.now());
     });
+  }
+
+  /**
+   * Cluster: a negotiated connection is taken from Redis by the hub its WebSocket reaches, exactly
+   * once. Negotiated here and taken by another hub: gone here (404). Negotiated elsewhere: made
+   * here, for the same user. Redis unreachable: only what this hub negotiated itself.
+   */
+  private async claimNegotiated(req: IncomingMessage, url: URL, id: string, local: HubClientConnection | undefined): Promise<HubClientConnection | undefined | RtcAgentError> {
+    const cluster = this.clusterNode as HubCluster;
+    if (local) {
+      if (!this.shared.has(local) || local.state !== 'negotiated') return local;
+      this.shared.delete(local);
+      return (await cluster.negotiations.claim(id)) === null ? undefined : local;
+    }
+    let user: AuthUser | null;
+    try {
+      user = await this.authenticate(req, url);
+    } catch (err) {
+      return err instanceof RtcAgentError ? err : new RtcAgentError(ErrorCode.UNAUTHORIZED, 'token is invalid');
+    }
+    const record = await cluster.negotiations.claim(id);
+    if (record === null || record === 'unavailable') return undefined;
+    if ((user?.userId ?? null) !== record.userId) return new RtcAgentError(ErrorCode.FORBIDDEN, 'token belongs to another user');
+    // Raced by the same id on this hub meanwhile (a second upgrade): the first one wins.
+    const again = this.connections.get(id);
+    if (again) return again;
+    const conn = this.createConnection(user, record.stateful, { connectionId: record.connectionId, token: id });
+    this.register(id, conn);
+    return conn;
   }
 
   // -------------------------------------------------------------- shutdown
@@ -491,6 +562,7 @@ class HubServer implements Hub {
     this.ticker = null;
     this.expiry.cancel();
     this.connections.clear();
+    await this.clusterNode?.close();
     this.log.info('hub closed');
   }
 }

@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_HUB_HOST, DEFAULT_HUB_PATH, DEFAULT_HUB_PORT } from '../../constants.js';
 import { ErrorCode, RtcAgentError } from '../../errors.js';
 import { ALL_TRANSPORTS, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_HEAD_TIMEOUT_MS, MIN_JWT_MAX_AGE_MS, type HubOptions, type TransportName } from '../../hub/options.js';
+import { parseRedisUrl } from '../../hub/cluster/redis-url.js';
 import { startHub } from '../../hub/server.js';
 import type { Logger } from '../../log/logger.js';
 import { collect, parseLogLevel, parsePort, parsePositiveInt } from '../parse.js';
@@ -27,6 +28,8 @@ interface HubFlags {
   rate?: number;
   requestHeadTimeout?: number;
   maxConnections?: number;
+  redis?: string;
+  redisPrefix?: string;
   logLevel?: string;
 }
 
@@ -66,6 +69,8 @@ export function makeHubCommand(ctx: CliContext): Command {
     .option('--rate <n>', 'messages per second per connection', parsePositiveInt)
     .option('--request-head-timeout <ms>', `destroy sockets without a complete request head after this long (default ${DEFAULT_REQUEST_HEAD_TIMEOUT_MS})`, parsePositiveInt)
     .option('--max-connections <n>', `open sockets at most (default ${DEFAULT_MAX_CONNECTIONS}, lowered to fit the open-file limit)`, parsePositiveInt)
+    .addOption(new Option('--redis <url>', 'serve rooms together with every hub on this Redis: redis://HOST:PORT[/DB] (docs/cluster.md)').env('RTC_AGENT_HUB_REDIS_URL'))
+    .addOption(new Option('--redis-prefix <prefix>', 'key and channel prefix, for several clusters on one Redis (default rtc-agent)').env('RTC_AGENT_HUB_REDIS_PREFIX'))
     .addOption(new Option('--log-level <level>', 'log level').argParser(parseLogLevel).env('RTC_AGENT_LOG_LEVEL'))
     .action(async (flags: HubFlags) => {
       const log = ctx.logger(flags.logLevel);
@@ -104,6 +109,18 @@ async function hubOptionsFromFlags(flags: HubFlags, logger: Logger): Promise<Hub
   if (flags.clientTimeout !== undefined) options.clientTimeoutMs = flags.clientTimeout;
   if (flags.requestHeadTimeout !== undefined) options.requestHeadTimeoutMs = flags.requestHeadTimeout;
   if (flags.maxConnections !== undefined) options.maxConnections = flags.maxConnections;
+  if (flags.redis !== undefined) {
+    try {
+      parseRedisUrl(flags.redis);
+    } catch (err) {
+      // The same check startHub makes, worded for the command line.
+      throw new RtcAgentError(ErrorCode.CONFIG, `--redis (or RTC_AGENT_HUB_REDIS_URL): ${(err as Error).message.replace(/^hub setting 'redis\.url' /, '')}`, { cause: err });
+    }
+    options.redis = { url: flags.redis };
+    if (flags.redisPrefix !== undefined) options.redis.prefix = flags.redisPrefix;
+  } else if (flags.redisPrefix !== undefined) {
+    throw new RtcAgentError(ErrorCode.CONFIG, '--redis-prefix needs --redis');
+  }
   const limits = (options.limits ??= {});
   if (flags.maxMessageBytes !== undefined) limits.maxMessageBytes = flags.maxMessageBytes;
   if (flags.maxPeersPerRoom !== undefined) limits.maxPeersPerRoom = flags.maxPeersPerRoom;

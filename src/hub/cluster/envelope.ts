@@ -50,6 +50,7 @@ export interface MessageEnvelope {
   /** ms since the epoch (fractional), origin's clock: publish → receive latency. */
   sentAt: number;
   room: string;
+  /** The sender's peer id; may be empty for a directed message (only a broadcast needs it). */
   from: string;
   to: string | null;
   /** The complete SignalR record to deliver (serialised once, by the origin hub). */
@@ -138,7 +139,8 @@ function decodeMessage(text: string): MessageEnvelope | null {
   if (!f) return null;
   const [kind, origin, sentAtText, room, from, to, record] = f as [string, string, string, string, string, string, string];
   const sentAt = Number(sentAtText);
-  if (kind.length !== 1 || !origin || !room || !from || !Number.isFinite(sentAt) || record.length === 0) return null;
+  // A directed message needs no sender for routing (the record names it); a broadcast does, to skip it.
+  if (kind.length !== 1 || !origin || !room || (!from && !to) || !Number.isFinite(sentAt) || record.length === 0) return null;
   return { kind: 'message', method: kind === 'R' ? 'relay' : 'signal', origin, sentAt, room, from, to: to === '' ? null : to, record };
 }
 

@@ -67,24 +67,28 @@ export class PresenceStore {
 
   async heartbeat(info: string): Promise<HeartbeatAnswer> {
     const a = await this.link.run('heartbeat', [this.keys.base, this.node, info]);
-    const nodes: HeartbeatAnswer['nodes'] = [];
-    for (let i = 3; i + 1 < a.length; i += 2) nodes.push({ id: a[i] as string, lastSeen: Number(a[i + 1]) });
-    return { wasAbsent: a[0] === '1', now: Number(a[1]), presenceEntries: Number(a[2]), nodes };
+    return { wasAbsent: a[0] === '1', now: Number(a[1]), presenceEntries: Number(a[2]), nodes: nodeList(a, 3) };
   }
 
-  /** Removes dead hubs and their members; how many of each. */
-  async reap(): Promise<{ nodes: number; entries: number }> {
+  /** Removes dead hubs and their members; how many of each, and the hubs left (as a heartbeat lists them). */
+  async reap(): Promise<{ nodes: number; entries: number; now: number; remaining: HeartbeatAnswer['nodes'] }> {
     const a = await this.link.run('reap', [this.keys.base, String(this.deadAfterMs()), this.node]);
-    return { nodes: Number(a[0]), entries: Number(a[1]) };
+    return { nodes: Number(a[0]), entries: Number(a[1]), now: Number(a[2]), remaining: nodeList(a, 3) };
   }
 
-  async sync(room: string, held: HeldMember[]): Promise<{ snapshot: RoomSnapshot; replaced: string[] }> {
-    const args = [this.keys.base, room, this.node, String(this.deadAfterMs())];
+  /** `joining`: peers whose join on this hub is in flight (their entries are kept). */
+  async sync(room: string, held: HeldMember[], joining: string[] = []): Promise<{ snapshot: RoomSnapshot; replaced: string[] }> {
+    const args = [this.keys.base, room, this.node, String(this.deadAfterMs()), String(joining.length), ...joining];
     for (const m of held) args.push(m.peerId, m.connectionId, String(m.joinedAt), m.participantJson);
     const a = await this.link.run('sync', args);
     const count = Number(a[1]);
     const replaced = a.slice(2, 2 + count);
     return { snapshot: { seq: Number(a[0]), entries: entries(a, 2 + count) }, replaced };
+  }
+
+  /** This hub shuts down: it counts as dead `graceMs` from now. */
+  async retire(graceMs: number, nodeTimeoutMs: number): Promise<void> {
+    await this.link.run('retire', [this.keys.base, this.node, String(graceMs), String(nodeTimeoutMs)]);
   }
 
   /** Removes this hub's entries in every room but `keepRooms`; how many. */
@@ -101,4 +105,10 @@ function entries(answer: string[], from: number): PresenceEntry[] {
     if (entry) out.push(entry);
   }
   return out;
+}
+
+function nodeList(answer: string[], from: number): HeartbeatAnswer['nodes'] {
+  const nodes: HeartbeatAnswer['nodes'] = [];
+  for (let i = from; i + 1 < answer.length; i += 2) nodes.push({ id: answer[i] as string, lastSeen: Number(answer[i + 1]) });
+  return nodes;
 }

@@ -45,6 +45,8 @@ export class RoomView {
   ready = false;
   /** Joins of this hub in flight: the view (and its channel subscription) stays while any run. */
   pendingJoins = 0;
+  /** Remote members a forced snapshot did not list but kept, until their hub had time to re-add them. */
+  readonly unconfirmed = new Set<string>();
   private buffered: MembershipEnvelope[] = [];
 
   constructor(
@@ -117,7 +119,11 @@ export class RoomView {
         if (entry.node !== this.self) this.onJoined(entry, snapshot.seq, effects);
       }
       for (const [peerId, member] of this.remote) {
-        if (listed.has(peerId) || options.keepMissing?.(member.entry.node)) continue;
+        if (listed.has(peerId)) continue;
+        if (options.keepMissing?.(member.entry.node)) {
+          this.unconfirmed.add(peerId);
+          continue;
+        }
         this.remote.delete(peerId);
         effects.push({ type: 'left', peerId, reason: 'disconnected' });
       }
@@ -138,8 +144,25 @@ export class RoomView {
     return effects;
   }
 
+  /**
+   * Drops the members kept by a forced snapshot that `snapshot` (taken later) still does not list:
+   * their hub did not come back to re-add them.
+   */
+  confirmAbsent(snapshot: RoomSnapshot): ViewEffect[] {
+    const effects: ViewEffect[] = [];
+    const listed = new Set(snapshot.entries.map((e) => e.peerId));
+    for (const peerId of this.unconfirmed) {
+      if (listed.has(peerId) || !this.remote.has(peerId)) continue;
+      this.remote.delete(peerId);
+      effects.push({ type: 'left', peerId, reason: 'disconnected' });
+    }
+    this.unconfirmed.clear();
+    return effects;
+  }
+
   private onJoined(entry: PresenceEntry, seq: number, effects: ViewEffect[]): void {
     const peerId = entry.peerId;
+    this.unconfirmed.delete(peerId);
     if (entry.node === this.self) {
       // This hub's own join or re-add: the local map already says so (or the member left meanwhile).
       return;
@@ -165,6 +188,7 @@ export class RoomView {
   }
 
   private onLeft(peerId: string, node: string, connectionId: string, reason: PeerLeftReason, effects: ViewEffect[]): void {
+    this.unconfirmed.delete(peerId);
     if (node === this.self) {
       // Someone else removed this hub's entry (a cleanup that took this hub for dead) while the
       // member is still here: it must be added again. This hub's own leaves removed it locally first.

@@ -162,7 +162,7 @@ return out
  * `nodes` and removes (and announces, reason 'disconnected') each of its entries that still
  * points at it; entries that moved to another hub meanwhile are left alone. The ZREM is the
  * claim: whichever hub's call gets there first does it, once.
- * → {deadNodes, removedEntries}
+ * → {deadNodes, removedEntries, now, node1, score1, ...}
  */
 const REAP = `${PREAMBLE}
 local dead_after, self = tonumber(ARGV[2]), ARGV[3]
@@ -194,12 +194,16 @@ for _, node in ipairs(dead) do
     redis.call('DEL', owned)
   end
 end
-return {tostring(reaped), tostring(removed)}
+local out = {tostring(reaped), tostring(removed), tostring(cutoff + dead_after)}
+local nodes = redis.call('ZRANGE', base .. 'nodes', 0, -1, 'WITHSCORES')
+for i = 1, #nodes do out[#out + 1] = tostring(nodes[i]) end
+return out
 `;
 
 /**
- * sync: ARGV base, room, node, deadAfterMs, then (peer, conn, joinedAt, participantJson) per
- * member this hub holds in the room. After a reconnect (or when this hub was taken for dead):
+ * sync: ARGV base, room, node, deadAfterMs, spareCount, spare peers..., then (peer, conn,
+ * joinedAt, participantJson) per member this hub holds in the room (spare: peers whose join on
+ * this hub is in flight, whose entries must stay). After a reconnect (or when this hub was taken for dead):
  * writes back the entries Redis lost, leaves alone peers that meanwhile joined on another live hub
  * (they are reported as replaced), and removes this hub's entries for members it no longer holds.
  * Room limits are not applied: these members were admitted already.
@@ -212,7 +216,10 @@ local cutoff = now_ms() - dead_after
 local cache = {}
 cache[node] = true
 local held, replaced = {}, {}
-for i = 5, #ARGV, 4 do
+local spare_count = tonumber(ARGV[5])
+local spare = {}
+for i = 6, 5 + spare_count do spare[ARGV[i]] = true end
+for i = 6 + spare_count, #ARGV, 4 do
   local peer, conn, joined_at, pjson = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local v = redis.call('HGET', key, peer)
   local prev_node, prev_conn, take = '', '', true
@@ -243,7 +250,7 @@ local all = redis.call('HGETALL', key)
 for i = 1, #all, 2 do
   local peer, v = all[i], all[i + 1]
   local n, c = entry_parts(v)
-  if n == node and held[peer] ~= c then
+  if n == node and held[peer] ~= c and not spare[peer] then
     redis.call('HDEL', key, peer)
     redis.call('SREM', base .. 'owned:' .. node, room .. '\\n' .. peer)
     announce_left(room, peer, n, c, 'disconnected')
@@ -288,6 +295,19 @@ end
 return {tostring(removed)}
 `;
 
+/**
+ * retire: ARGV base, node, graceMs. A hub shutting down cleanly: it counts as dead `graceMs` from
+ * now (instead of one node timeout after its last heartbeat), so members that reconnect to another
+ * hub within that time keep their membership and the rest are reported left soon after.
+ * → {score}
+ */
+const RETIRE = `${PREAMBLE}
+local node, grace, dead_after = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local score = now_ms() + grace - dead_after
+redis.call('ZADD', base .. 'nodes', 'XX', score, node)
+return {tostring(score)}
+`;
+
 export interface LuaScript {
   name: string;
   source: string;
@@ -306,6 +326,7 @@ export const SCRIPTS = {
   reap: script('reap', REAP),
   sync: script('sync', SYNC),
   prune: script('prune', PRUNE),
+  retire: script('retire', RETIRE),
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;
