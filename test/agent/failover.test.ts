@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { ErrorCode, RtcAgentError, createAgent, startHub, type Agent, type ReceivedMessage } from '../../src/index.js';
 import { inbox, p2pTo, testAgentOptions, useAgent } from '../helpers/agents.js';
-import { AGENT_KEY_B, connectClient, useHub } from '../helpers/hub.js';
+import { AGENT_KEY_A, AGENT_KEY_B, connectClient, record, useHub } from '../helpers/hub.js';
+import { RedisServer, redisUnavailableReason } from '../helpers/redis.js';
 import { waitUntil, within } from '../helpers/wait.js';
 
 const BIN = fileURLToPath(new URL('../../bin/rtc-agent.js', import.meta.url));
@@ -343,4 +344,75 @@ describe('giving up', () => {
     expect(e.message).toContain('token signature is invalid');
     expect(a.hubState).toBe('closed');
   }, 40_000);
+});
+
+const noRedis = redisUnavailableReason();
+if (noRedis) console.warn(`failover on a hub cluster skipped: ${noRedis}`);
+
+describe.skipIf(noRedis !== null)('failing over within a hub cluster (two `rtc-agent hub --redis` processes)', () => {
+  async function cluster(): Promise<[HubProcess, HubProcess]> {
+    const redis = await RedisServer.start();
+    onTestFinished(() => redis.close());
+    return Promise.all([hubProcess(['--redis', redis.url]), hubProcess(['--redis', redis.url])]);
+  }
+
+  it(`A, given both hubs, keeps delivering ${COUNT} messages to B exactly once and in order while A's hub is SIGKILLed`, async () => {
+    const [hub1, hub2] = await cluster();
+    const a = await useAgent(hub1.url, { ...RELAY, heartbeatIntervalMs: 5_000, name: 'a', hubUrl: [hub1.url, hub2.url] });
+    const b = await useAgent(hub2.url, { ...RELAY, heartbeatIntervalMs: 5_000, name: 'b' });
+    // An official client on each hub: the one on hub 1 dies with it, the one on hub 2 watches.
+    const doomed = await connectClient(hub1.url);
+    const watcher = await connectClient(hub2.url);
+    const left = record(watcher, 'PeerLeft');
+    const ra = await a.join('cluster');
+    const rb = await b.join('cluster');
+    const { self: doomedSelf } = await doomed.invoke('Join', 'cluster', { agentKey: AGENT_KEY_A });
+    await watcher.invoke('Join', 'cluster', { agentKey: AGENT_KEY_B });
+    await waitUntil(() => ra.peers().some((p) => p.peerId === rb.selfId) && rb.peers().some((p) => p.peerId === ra.selfId), {
+      what: 'a and b to see each other across the hubs',
+    });
+    const [idA, idB] = [ra.selfId, rb.selfId];
+    const leftAtB: string[] = [];
+    b.on('peer-left', (p) => leftAtB.push(`${p.peerId} ${p.reason}`));
+    const atB = inbox(b);
+
+    await sendRange((n) => ra.send({ n }), 0, COUNT / 2);
+    hub1.child.kill('SIGKILL');
+    await sendRange((n) => ra.send({ n }), COUNT / 2, COUNT);
+    expectSequence(await atB.waitFor(COUNT, 60_000), idA, COUNT);
+    await ra.flush(10_000);
+    expect(atB.messages).toHaveLength(COUNT);
+    expect(a.hubUrl).toBe(hub2.url);
+    expect(ra.selfId).toBe(idA);
+
+    // Hub 2 reports hub 1's members left once hub 1's liveness expires; A had moved before that,
+    // so its entry is not among them: nobody on hub 2 ever saw A leave.
+    await waitUntil(() => left.some(([, peerId]) => peerId === doomedSelf.peerId), { what: "hub 2 to report the dead hub's member left", timeoutMs: 30_000 });
+    expect(left.filter(([, peerId]) => peerId === idA)).toEqual([]);
+    expect(leftAtB.filter((l) => l.startsWith(idA))).toEqual([]);
+    const { participants } = await watcher.invoke('Members', 'cluster');
+    expect(participants.map((p: { peerId: string }) => p.peerId).sort()).toEqual([idA, idB].sort());
+  }, 120_000);
+
+  it('keeps the P2P link between agents on different hubs when one of them fails over', async () => {
+    const [hub1, hub2] = await cluster();
+    const a = await useAgent(hub1.url, { reconnectIntervalMs: 100, name: 'a', hubUrl: [hub1.url, hub2.url] });
+    const b = await useAgent(hub2.url, { reconnectIntervalMs: 100, name: 'b' });
+    const ra = await a.join('cluster-p2p');
+    const rb = await b.join('cluster-p2p');
+    await Promise.all([p2pTo(a, 1), p2pTo(b, 1)]);
+    const events: string[] = [];
+    for (const agent of [a, b]) {
+      agent.on('path-changed', (c) => events.push(`${c.peerId} ${c.from}->${c.to}`));
+      agent.on('peer-left', (p) => events.push(`${p.peerId} left ${p.reason}`));
+    }
+    hub1.child.kill('SIGKILL');
+    await waitUntil(() => a.hubUrl === hub2.url && a.hubState === 'connected', { what: 'a on hub 2', timeoutMs: 30_000 });
+    const atB = inbox(b);
+    await ra.send({ n: 0 });
+    const [got] = await atB.waitFor(1, 20_000);
+    expect(got?.path).toBe('p2p');
+    expect(ra.peer(rb.selfId)).toMatchObject({ path: 'p2p', p2p: 'open' });
+    expect(events).toEqual([]);
+  }, 90_000);
 });
