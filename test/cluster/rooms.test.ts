@@ -28,6 +28,7 @@ describeWithRedis('rooms across hubs', (redis) => {
     expect(joinedA.features).toContain('members');
 
     const aSeesB = nextCall(a, 'PeerJoined', 5_000, (room: string) => room === 'lobby');
+    const bJoins = record(b, 'PeerJoined');
     const joinedB = await b.invoke('Join', 'lobby', { agentKey: AGENT_KEY_B, name: 'beta', capabilities: { native: true } });
     expect(joinedB.participants).toEqual([joinedA.self]);
     expect((await aSeesB)[1]).toEqual(joinedB.self);
@@ -38,6 +39,8 @@ describeWithRedis('rooms across hubs', (redis) => {
     expect(new Set(joinedC.participants.map((p: { peerId: string }) => p.peerId))).toEqual(new Set([joinedA.self.peerId, joinedB.self.peerId]));
     expect((await seenByA)[1].peerId).toBe(joinedC.self.peerId);
     expect((await seenByB)[1].peerId).toBe(joinedC.self.peerId);
+    // A joiner learns the room from its Join result, not from PeerJoined of those already there.
+    expect(bJoins.map((call) => call[1].peerId)).toEqual([joinedC.self.peerId]);
 
     // Directed Relay and Signal to a member on another hub, stamped by the sender's hub.
     const relayed = nextCall(b, 'Relayed');

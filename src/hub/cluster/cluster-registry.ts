@@ -133,8 +133,10 @@ export class ClusterRegistry implements RoomRegistry, RemoteRoute {
     // The same peer joined on another hub right after this join ran, and the view already knows.
     const newer = view.remote.get(draft.peerId);
     const superseded = newer !== undefined && newer.seq > answer.seq;
-    const replaced = superseded ? undefined : view.addLocal(member);
+    // The snapshot first: what it changes is news to the members already here, not to the joiner,
+    // whose Join result lists the room as it is.
     this.apply(view, view.applySnapshot(answer.snapshot));
+    const replaced = superseded ? undefined : view.addLocal(member);
     // After the Join completion has gone out, as it would have on one hub.
     if (superseded) setImmediate(() => this.listener?.replaced(room, member));
     return { participant, replaced };
