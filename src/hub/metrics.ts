@@ -95,6 +95,8 @@ export class BackplaneMetrics {
   readonly dropped: Counter<'reason'>;
   /** Backplane state changes, by the state entered (up, reconnecting, down). */
   readonly stateChanges: Counter<'state'>;
+  /** WebSockets accepted for a negotiate made on this hub (here) or on another one (elsewhere). */
+  readonly websocketsAccepted: Counter<'negotiated'>;
 
   constructor(registry: Registry, gauges: () => ClusterGauges) {
     const registers = [registry];
@@ -120,6 +122,12 @@ export class BackplaneMetrics {
       name: 'rtc_hub_backplane_state_changes_total',
       help: 'Backplane state changes, by the state entered (up, reconnecting, down)',
       labelNames: ['state'],
+      registers,
+    });
+    this.websocketsAccepted = new Counter({
+      name: 'rtc_hub_cluster_websockets_accepted_total',
+      help: 'WebSockets accepted for a negotiated connection, by where the negotiate happened (here, elsewhere: no sticky session needed)',
+      labelNames: ['negotiated'],
       registers,
     });
     new Gauge({

@@ -505,7 +505,9 @@ class HubServer implements Hub {
     if (local) {
       if (!this.shared.has(local) || local.state !== 'negotiated') return local;
       this.shared.delete(local);
-      return (await cluster.negotiations.claim(id)) === null ? undefined : local;
+      if ((await cluster.negotiations.claim(id)) === null) return undefined;
+      cluster.metrics.websocketsAccepted.inc({ negotiated: 'here' });
+      return local;
     }
     let user: AuthUser | null;
     try {
@@ -521,6 +523,7 @@ class HubServer implements Hub {
     if (again) return again;
     const conn = this.createConnection(user, record.stateful, { connectionId: record.connectionId, token: id });
     this.register(id, conn);
+    cluster.metrics.websocketsAccepted.inc({ negotiated: 'elsewhere' });
     return conn;
   }
 

@@ -129,4 +129,26 @@ describeWithRedis('Redis outage', (redis) => {
     expect(left).toEqual([['r', joinedC.self.peerId, 'disconnected']]);
     expect((await a.invoke('Members', 'r')).participants).toEqual([]);
   });
+
+  it('writes back the members of a hub the cluster took for dead (a stalled process), and they are reachable again', async () => {
+    const prefix = testPrefix();
+    const [h1, h2] = await useCluster(redis().url, 2, {}, prefix);
+    const a = await connectClient(h1!.url);
+    const c = await connectClient(h2!.url);
+    await a.invoke('Join', 'r', { agentKey: AGENT_KEY_A });
+    const listed = nextCall(a, 'PeerJoined');
+    const joinedC = await c.invoke('Join', 'r', { agentKey: AGENT_KEY_C });
+    await listed;
+    const left = nextCall(a, 'PeerLeft', BACK_MS);
+    const back = nextCall(a, 'PeerJoined', BACK_MS);
+    // What a hub whose event loop stalled past the node timeout looks like to the others.
+    const raw = await rawRedis(redis().url);
+    await raw.zAdd(`{${prefix}}:nodes`, { score: 0, value: h2!.cluster!.node });
+    expect(await left).toEqual(['r', joinedC.self.peerId, 'disconnected']);
+    // Its next heartbeat finds it was dropped and writes its members back.
+    expect((await back)[1].peerId).toBe(joinedC.self.peerId);
+    const atC = nextCall(c, 'Relayed');
+    await a.invoke('Relay', 'r', joinedC.self.peerId, 'YWdhaW4=');
+    expect((await atC)[2]).toBe('YWdhaW4=');
+  });
 });

@@ -63,6 +63,8 @@ export class HubCluster {
   private confirmTimer: NodeJS.Timeout | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private recovering = false;
+  /** The first heartbeat (joining the cluster) happened. */
+  private registered = false;
   private recoverAgain = false;
   private closed = false;
   private url = '';
@@ -159,8 +161,10 @@ export class HubCluster {
   }
 
   private onHeartbeat(answer: HeartbeatAnswer): void {
+    const first = !this.registered;
+    this.registered = true;
     // Taken for dead (e.g. this process stalled past the node timeout): write presence back.
-    if (answer.wasAbsent && this.state === 'up' && !this.recovering) {
+    if (answer.wasAbsent && !first && this.state === 'up' && !this.recovering) {
       this.log.warn('this hub was taken for dead by the cluster; writing its members back');
       void this.recover();
     }
