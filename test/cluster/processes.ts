@@ -68,8 +68,11 @@ export async function runHubToExit(args: string[], env: Record<string, string> =
 }
 
 /** A plain node-redis client on the test's Redis, closed when the test ends. */
-export async function rawRedis(url: string): Promise<ReturnType<typeof createClient>> {
-  const client = createClient({ url });
+type RawRedis = ReturnType<typeof createRaw>;
+const createRaw = (url: string) => createClient({ url });
+
+export async function rawRedis(url: string): Promise<RawRedis> {
+  const client = createRaw(url);
   client.on('error', () => undefined);
   await client.connect();
   onTestFinished(() => client.destroy());
