@@ -3,13 +3,22 @@
  * Everything else — X25519, HKDF, SHA-256, the seal format, nonces, checks, the replay window — is
  * the engine's one copy and always runs on WebCrypto.
  *
- * Why this seam: WebCrypto is asynchronous and costs a thread-pool round trip per call. Measured on
- * the 2-core dev machine (Node 20, bench/benches/e2ee-crypto.ts), one seal costs about 60 µs for
- * 64 bytes and 105 µs for 32 KiB through crypto.subtle, but 14 µs and 27 µs through node:crypto's
- * synchronous createCipheriv. The agent seals and opens every DATA/UNRELIABLE frame, so on Node that
- * difference is the E2EE RTT and throughput. The Node platform therefore passes `nodeAead`
- * (src/node/aead.ts, synchronous); browsers and tests use {@link webCryptoAead}. Both produce the
- * same bytes (test/fixtures/e2ee-vectors.json checks each).
+ * Why this seam: WebCrypto is asynchronous and costs a thread-pool round trip per call, and the
+ * agent seals and opens every DATA/UNRELIABLE frame, so on Node that cost is the E2EE RTT and
+ * throughput. Measured with bench/benches/e2ee-crypto.ts (`npm run bench -- --only e2ee-crypto`)
+ * on the 2-core dev machine, Node 20.20, seal + open of one DATA frame at a time, median of 12
+ * rounds (other processes used about one core meanwhile, so absolute numbers are high):
+ *
+ *                                          64 B      32 KiB
+ *   engine + nodeAead (node:crypto)       43 µs      150 µs
+ *   engine + webCryptoAead                207 µs      567 µs
+ *   pre-engine src/crypto (node:crypto)    51 µs      204 µs
+ *
+ * (On a quiet machine one seal alone was ~60 µs / ~105 µs through crypto.subtle against ~14 µs /
+ * ~27 µs through createCipheriv.) So the Node platform passes `nodeAead` (src/node/aead.ts,
+ * synchronous) and keeps today's cost; browsers, which have nothing else, and the tests that prove
+ * equivalence use {@link webCryptoAead}. Both produce the same bytes (test/fixtures/e2ee-vectors.json
+ * checks each).
  *
  * A synchronous AEAD makes PeerCipher's seal/open return plain Uint8Arrays; an asynchronous one
  * makes them return Promises (see peer-cipher.ts).
