@@ -152,6 +152,25 @@ describe('E2EE in the engine', () => {
     expect(tampered).toBe(1);
   });
 
+  it('a restarted peer (new instance, new session key) gets a fresh pairwise cipher and sealed traffic goes on', async () => {
+    const identity = await generateIdentity(); // the restarted process loads the same identity
+    const [ea, eb1, eb2] = [await e2eeFor(), { ...(await e2eeFor()), session: await E2eeSession.create(identity) }, { ...(await e2eeFor()), session: await E2eeSession.create(identity) }];
+    const world = engineWorld();
+    const [a, b1] = await world.joined({ peerId: 'a-peer', e2ee: ea, p2p: false }, { peerId: 'b-peer', e2ee: eb1, p2p: false, instance: 'one' });
+    await a.room.send('to the first process');
+    await world.until(() => b1.events.messages.length === 1, 'the first message');
+    const b2 = world.agent({ peerId: 'b-peer', e2ee: eb2, p2p: false, instance: 'two' });
+    await b2.join();
+    await world.until(() => a.events.joined.some((p) => p.reason === 'restarted'), 'a to see the restart');
+    await a.room.send('to the second process');
+    await b2.room.send('from the second process');
+    await world.until(() => b2.events.messages.length === 1 && a.events.messages.length === 1, 'sealed messages both ways');
+    expect(b2.events.messages[0]).toMatchObject({ text: 'to the second process', encrypted: true });
+    expect(a.events.messages[0]).toMatchObject({ text: 'from the second process', encrypted: true });
+    expect(a.view('b-peer')?.fingerprint).toBe(identity.fingerprint);
+    expect([...a.events.errors, ...b2.events.errors]).toEqual([]);
+  });
+
   it('a known peer with a different identity key is reported as RTC_ERR_IDENTITY_CHANGED', async () => {
     const known = new MemoryKnownPeers();
     await known.remember('name:b-peer', (await E2eeSession.create(await generateIdentity())).fingerprint);

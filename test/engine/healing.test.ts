@@ -100,6 +100,38 @@ describe('heartbeat timeout and healing', () => {
     expect(a.events.messages.at(-1)?.path).toBe('p2p');
   });
 
+  for (const quick of ['offerer', 'answerer'] as const) {
+    it(`when only the ${quick} gives up during a stall, the pair still heals onto P2P and loses nothing`, async () => {
+      const world = engineWorld();
+      world.net.autoOpen = true;
+      // Only one side's heartbeat notices a 6 s stall.
+      const short = { heartbeatIntervalMs: 1_000 };
+      const long = { heartbeatIntervalMs: 60_000 };
+      const [a, b] = await world.joined(
+        { peerId: 'a-offerer', settings: quick === 'offerer' ? short : long },
+        { peerId: 'b-answerer', settings: quick === 'answerer' ? short : long },
+      );
+      await world.until(() => a.view(b)?.path === 'p2p' && b.view(a)?.path === 'p2p', 'both on P2P');
+      const [gaveUp, keptOn] = quick === 'offerer' ? [a, b] : [b, a];
+      const cut = stall(world, a, b);
+      await keptOn.room.send('during the stall');
+      await world.advance(6_000);
+      expect(gaveUp.events.left).toMatchObject([{ reason: 'timeout' }]);
+      expect(keptOn.events.left).toEqual([]);
+      cut.end();
+      await world.until(() => gaveUp.events.joined.some((p) => p.reason === 'resumed'), 'the side that gave up to re-admit the other');
+      await world.until(() => a.view(b)?.path === 'p2p' && b.view(a)?.path === 'p2p', 'both on P2P again', { stepMs: ROOM_TICK_MS, maxFakeMs: 10_000 });
+      await keptOn.room.send('after');
+      await gaveUp.room.send('back');
+      await world.until(() => gaveUp.events.messages.length === 2 && keptOn.events.messages.length === 1, 'messages both ways', { stepMs: ROOM_TICK_MS, maxFakeMs: 10_000 });
+      await world.advance(10_000);
+      expect(gaveUp.events.texts()).toEqual(['during the stall', 'after']);
+      expect(keptOn.events.texts()).toEqual(['back']);
+      expect(a.view(b)?.path).toBe('p2p');
+      expect(keptOn.events.left).toEqual([]);
+    });
+  }
+
   it('probing stops when the hub answers PEER_NOT_IN_ROOM', async () => {
     const world = engineWorld();
     const settings = { heartbeatIntervalMs: HEARTBEAT_MS };
