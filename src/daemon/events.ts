@@ -6,8 +6,8 @@
 import type { ServerResponse } from 'node:http';
 import type { Agent } from '../agent/index.js';
 import type { Logger } from '../log/logger.js';
-import type { PathChange, PeerInfo, PeerLeft, ReceivedMessage } from '../room/room-session.js';
-import type { FileFailed, FileReceived } from '../room/file-transfer.js';
+import type { PathChange, PeerInfo, PeerLeft, ReceivedMessage } from '../engine/types.js';
+import type { FileFailed, FileReceived } from '../engine/files/types.js';
 
 /** Bytes a client may have queued (unread) before it is dropped: ~1,000 small messages. */
 export const DEFAULT_EVENT_CLIENT_BUFFER_BYTES = 1024 * 1024;

@@ -5,7 +5,7 @@
  */
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Agent } from '../agent/index.js';
-import type { PathChange } from '../room/room-session.js';
+import type { PathChange } from '../engine/types.js';
 
 export type Direction = 'sent' | 'received';
 

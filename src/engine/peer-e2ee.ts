@@ -144,13 +144,15 @@ export class PeerE2ee {
    * nothing may go to this peer (we never fall back to plaintext).
    */
   cipherForSending(): FrameCipher | null | Promise<FrameCipher | null> {
+    const who = `peer ${this.participant.name} (${this.participant.peerId})`;
     if (!this.e2ee) {
-      if (this.peerRequiresE2ee) throw new RtcAgentError(ErrorCode.E2EE_PLAINTEXT, `peer ${this.cannotSendReason}; turn it on to talk to it`);
+      if (this.peerRequiresE2ee) throw new RtcAgentError(ErrorCode.E2EE_PLAINTEXT, `${who} requires end-to-end encryption; turn it on (--e2ee) to talk to it`);
       return null;
     }
     if (this.cipher) return this.cipher;
     if (this.stateValue === 'deriving' && this.ready) return this.ready.then(() => this.cipherForSending());
-    throw new RtcAgentError(ErrorCode.E2EE_PLAINTEXT, `${this.cannotSendReason ?? 'no E2EE keys for this peer'}; refusing to send it plaintext`);
+    if (this.stateValue === 'error') throw new RtcAgentError(ErrorCode.E2EE_BAD_PUBLIC_KEY, `${who} has unusable E2EE keys (${this.errorText ?? 'unknown'}); nothing is sent to it`);
+    throw new RtcAgentError(ErrorCode.E2EE_PLAINTEXT, `${who} does not support end-to-end encryption; refusing to send it plaintext`);
   }
 
   /**

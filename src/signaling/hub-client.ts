@@ -1,17 +1,21 @@
 /**
- * The agent's side of the room contract, over the official @microsoft/signalr client: connect to
- * the first of its hubs that answers; when the connection is lost (and stateful reconnect could not
+ * The agent's side of the room contract, over the official @microsoft/signalr client — the
+ * engine's {@link Signaling} seam, for Node and browsers alike (no Node APIs here): connect to the
+ * first of its hubs that answers; when the connection is lost (and stateful reconnect could not
  * resume it), reconnect with a fresh connection, to the same hub first and then to the others in
- * turn; rejoin the rooms with the same hello (so the same peer id); surface hub callbacks as typed
- * events.
+ * turn; rejoin the rooms with the same hello (so the same peer id). Each room's callbacks go
+ * straight to that room's {@link RoomInbound}.
  */
-import { EventEmitter } from 'node:events';
-import { setTimeout as delay } from 'node:timers/promises';
 import * as signalR from '@microsoft/signalr';
+import { fromBase64, toBase64 } from '../engine/bytes.js';
+import { Emitter } from '../engine/emitter.js';
+import type { EngineLogger } from '../engine/log.js';
+import type { RoomInbound, RoomSignaling, Signaling, SignalingEvents, SignalingState } from '../engine/signaling.js';
 import { ErrorCode, RtcAgentError, parseErrorCode } from '../errors.js';
-import type { Logger } from '../log/logger.js';
 import { ClientMethod, HubMethod, type JoinHello, type JoinResult, type MembersResult, type Participant, type SignalPayload } from '../protocol/room-contract.js';
 import { hubForAttempt, noHubAccepted, reconnectDelayMs, type HubFailure } from './hub-failover.js';
+
+export type { SignalingState } from '../engine/signaling.js';
 
 export { MAX_RECONNECT_DELAY_MS } from './hub-failover.js';
 /**
@@ -20,18 +24,7 @@ export { MAX_RECONNECT_DELAY_MS } from './hub-failover.js';
  */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
-export type SignalingState = 'disconnected' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
-
-export interface HubClientEvents {
-  'peer-joined': [room: string, participant: Participant];
-  'peer-left': [room: string, peerId: string, reason: string];
-  signal: [room: string, from: string, signal: SignalPayload];
-  relayed: [room: string, from: string, payload: string];
-  state: [state: SignalingState];
-  /** A room was joined again after a reconnect; `result` lists who is there now. */
-  rejoined: [room: string, result: JoinResult];
-  /** Rejoining a room after a reconnect failed. */
-  'rejoin-failed': [room: string, error: RtcAgentError];
+export interface HubClientEvents extends SignalingEvents {
   /**
    * The connection failed over to another hub of the list (emitted right after 'state'
    * 'connected', before the rooms' 'rejoined').
@@ -43,6 +36,16 @@ export interface HubClientEvents {
    */
   closed: [error: RtcAgentError | undefined];
 }
+
+/** A room that wants no callbacks (a one-off Join, e.g. `rtc-agent doctor`'s round trip). */
+export const IGNORE_ROOM: RoomInbound = {
+  peerJoined: () => undefined,
+  peerLeft: () => undefined,
+  signal: () => undefined,
+  relayed: () => undefined,
+  rejoined: () => undefined,
+  rejoinFailed: () => undefined,
+};
 
 export interface HubClientOptions {
   /**
@@ -60,12 +63,12 @@ export interface HubClientOptions {
   /** Reconnect attempts after a drop, over all hubs together; 0 = never reconnect. */
   maxReconnectAttempts: number;
   reconnectIntervalMs: number;
-  log: Logger;
+  log: EngineLogger;
 }
 
 /** Routes the SignalR client's log into pino; its "Information" lines are debug detail for us. */
 class PinoSignalRLogger implements signalR.ILogger {
-  constructor(private readonly out: Logger) {}
+  constructor(private readonly out: EngineLogger) {}
   log(level: signalR.LogLevel, message: string): void {
     switch (level) {
       // The agent reports what matters (lost hub, reconnected, gave up) in its own words; the
@@ -111,15 +114,16 @@ interface Link {
   reconnect?: boolean;
 }
 
-export class HubClient extends EventEmitter<HubClientEvents> {
+export class HubClient extends Emitter<HubClientEvents> implements Signaling {
   /** The hub URLs in the order they are tried. */
   readonly urls: readonly string[];
   private readonly http: signalR.IHttpConnectionOptions = {};
   private readonly signalRLog: signalR.ILogger;
-  private readonly log: Logger;
+  private readonly log: EngineLogger;
   /** The connection in use (or being reconnected); null before connect() succeeds. */
   private link: Link | null = null;
-  private readonly joined = new Map<string, JoinHello>();
+  /** Rooms joined (rejoined after a reconnect) and where their callbacks go. */
+  private readonly joined = new Map<string, { hello: JoinHello; inbound: RoomInbound }>();
   private stateValue: SignalingState = 'disconnected';
   private closing = false;
   private closedEmitted = false;
@@ -175,18 +179,29 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     const conn = link.conn;
     // Callbacks of a connection that is no longer the one in use are stale: dropped.
     const live = (): boolean => this.link === link;
-    // Handlers return nothing: a returned value would be sent back as a (unexpected) client result.
+    // Each callback goes to its room's own inbound (one receive door per room). Handlers return
+    // nothing: a returned value would be sent back as an (unexpected) client result.
+    const to = (room: unknown): RoomInbound | undefined => (live() && typeof room === 'string' ? this.joined.get(room)?.inbound : undefined);
     conn.on(ClientMethod.PeerJoined, (room: string, p: Participant) => {
-      if (live()) this.emit('peer-joined', room, p);
+      to(room)?.peerJoined(p);
     });
     conn.on(ClientMethod.PeerLeft, (room: string, peerId: string, reason: string) => {
-      if (live()) this.emit('peer-left', room, peerId, reason);
+      to(room)?.peerLeft(peerId, reason);
     });
     conn.on(ClientMethod.Signal, (room: string, from: string, signal: SignalPayload) => {
-      if (live()) this.emit('signal', room, from, signal);
+      to(room)?.signal(from, signal);
     });
     conn.on(ClientMethod.Relayed, (room: string, from: string, payload: string) => {
-      if (live()) this.emit('relayed', room, from, payload);
+      const inbound = to(room);
+      if (!inbound) return;
+      let bytes: Uint8Array;
+      try {
+        bytes = fromBase64(payload);
+      } catch {
+        this.log.debug({ room, from }, 'relayed payload is not base64; dropped');
+        return;
+      }
+      inbound.relayed(from, bytes);
     });
     conn.onclose((err) => {
       if (live()) this.linkClosed(link, err);
@@ -214,7 +229,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     try {
       for (let attempt = 0; attempt < max; attempt++) {
         const index = hubForAttempt(attempt, lost.index, this.urls.length);
-        await delay(reconnectDelayMs(attempt, this.urls.length, this.options.reconnectIntervalMs), undefined, { signal: this.closeSignal.signal });
+        await delay(reconnectDelayMs(attempt, this.urls.length, this.options.reconnectIntervalMs), this.closeSignal.signal);
         const link = this.open(index);
         this.log.debug({ hub: link.url, attempt: attempt + 1, of: max }, 'reconnecting to hub');
         try {
@@ -301,29 +316,40 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     throw noHubAccepted(failures);
   }
 
-  async join(room: string, hello: JoinHello): Promise<JoinResult> {
-    const result = await this.invoke<JoinResult>(HubMethod.Join, room, hello);
-    this.joined.set(room, hello);
-    return result;
+  /**
+   * Joins `room`; its callbacks go to `inbound` from now on (the hub may announce a newcomer in the
+   * same frame as the result), and it is rejoined with the same hello after every reconnect.
+   */
+  async join(room: string, hello: JoinHello, inbound: RoomInbound): Promise<{ result: JoinResult; room: RoomSignaling }> {
+    if (this.joined.has(room)) throw new RtcAgentError(ErrorCode.BAD_REQUEST, `room '${room}' is already joined on this connection`);
+    this.joined.set(room, { hello, inbound });
+    let result: JoinResult;
+    try {
+      result = await this.invoke<JoinResult>(HubMethod.Join, room, hello);
+    } catch (err) {
+      if (this.joined.get(room)?.inbound === inbound) this.joined.delete(room);
+      throw err;
+    }
+    return { result, room: this.roomSignaling(room, inbound) };
   }
 
-  async leave(room: string): Promise<void> {
-    this.joined.delete(room);
-    if (this.connected) await this.invoke(HubMethod.Leave, room);
-  }
-
-  signal(room: string, to: string, signal: SignalPayload): Promise<void> {
-    return this.invoke(HubMethod.Signal, room, to, signal);
-  }
-
-  /** Completes once the hub accepted the payload (its backpressure reaches us through this). */
-  relay(room: string, to: string | null, payload: string): Promise<void> {
-    return this.invoke(HubMethod.Relay, room, to, payload);
-  }
-
-  /** The room's members as the hub lists them now (contract feature `members`). */
-  members(room: string): Promise<MembersResult> {
-    return this.invoke<MembersResult>(HubMethod.Members, room);
+  /** One room's calls; they stop working once the room left. */
+  private roomSignaling(room: string, inbound: RoomInbound): RoomSignaling {
+    const client = this;
+    return {
+      signal: (to, signal) => this.invoke(HubMethod.Signal, room, to, signal),
+      // Completes once the hub accepted the payload (its backpressure reaches us through this).
+      relay: (to, payload) => this.invoke(HubMethod.Relay, room, to, toBase64(payload)),
+      members: () => this.invoke<MembersResult>(HubMethod.Members, room).then((r) => r.participants),
+      leave: async () => {
+        if (this.joined.get(room)?.inbound !== inbound) return;
+        this.joined.delete(room);
+        if (this.connected) await this.invoke(HubMethod.Leave, room);
+      },
+      get connected() {
+        return client.connected;
+      },
+    };
   }
 
   /** Fails fast with HUB_UNREACHABLE while (re)connecting or failing over: callers resend. */
@@ -340,14 +366,14 @@ export class HubClient extends EventEmitter<HubClientEvents> {
   }
 
   private async rejoinAll(): Promise<void> {
-    for (const [room, hello] of this.joined) {
+    for (const [room, { hello, inbound }] of [...this.joined]) {
       try {
         const result = await this.invoke<JoinResult>(HubMethod.Join, room, hello);
-        this.emit('rejoined', room, result);
+        if (this.joined.get(room)?.inbound === inbound) inbound.rejoined(result);
       } catch (err) {
         const error = classifyHubError(err, this.url);
         this.log.warn({ room, code: error.code }, 'rejoin failed');
-        this.emit('rejoin-failed', room, error);
+        inbound.rejoinFailed(error);
       }
     }
   }
@@ -370,4 +396,23 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     await this.link?.conn.stop().catch(() => undefined);
     this.finish(undefined);
   }
+}
+
+/** Waits `ms`, or rejects when `signal` aborts first (node:timers/promises, without Node). */
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }

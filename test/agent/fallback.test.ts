@@ -17,7 +17,7 @@ const BROKEN_ICE = { iceBindAddress: '192.0.2.1' };
 
 /**
  * Two agent keys, ordered by the peer ids the hub derives from them (no auth: user id null). The
- * lower peer id offers (src/room/peer-session.ts isOfferer), so a test picks each agent's role.
+ * lower peer id offers (src/engine/peer-session.ts isOfferer), so a test picks each agent's role.
  */
 const [OFFERER_KEY, ANSWERER_KEY] = ['fallback-test-key-number-one', 'fallback-test-key-number-two'].sort((x, y) =>
   derivePeerId(null, x) < derivePeerId(null, y) ? -1 : 1,

@@ -14,7 +14,7 @@ import {
   type NativeLink,
 } from '../../src/transport/native/native-link.js';
 import { toNativeIceServers } from '../../src/transport/native/ice-servers.js';
-import type { LinkChannel } from '../../src/transport/peer-link.js';
+import type { LinkChannel } from '../../src/engine/peer-link.js';
 import { LOOPBACK, makeLink, nextEvent, openPair, wire, type Pair } from './fixtures/pair.js';
 import { nativeBinding } from './fixtures/pair.js';
 

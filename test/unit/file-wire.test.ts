@@ -1,8 +1,8 @@
 /** The pure parts of file transfer: the chunk format, failure codes, and the incoming-file slots. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeChunk, encodeChunk, FILE_FAIL_CODES, isFileFailCode, OFFER_ID_PATTERN, remoteReason } from '../../src/room/file-wire.js';
-import { IncomingFileSlots } from '../../src/room/incoming-file-slots.js';
+import { decodeChunk, encodeChunk, FILE_FAIL_CODES, isFileFailCode, OFFER_ID_PATTERN, remoteReason } from '../../src/engine/files/file-wire.js';
+import { IncomingFileSlots } from '../../src/engine/files/incoming-file-slots.js';
 
 describe('file chunks', () => {
   it('decode what they encode, for any id and bytes', () => {

@@ -1,8 +1,8 @@
 /** The pure parts of healing membership: who gets probed when, and member lists that events overtake. */
 import { describe, expect, it } from 'vitest';
-import { MemberReconciler, VanishedPeers, type MemberSnapshot } from '../../src/room/membership.js';
+import { MemberReconciler, VanishedPeers, type MemberSnapshot } from '../../src/engine/membership.js';
 import type { Participant } from '../../src/protocol/room-contract.js';
-import type { DeliveryState } from '../../src/room/peer-session.js';
+import type { DeliveryState } from '../../src/engine/peer-session.js';
 
 const delivery = {} as DeliveryState;
 const participant = (peerId: string): Participant => ({ peerId, name: peerId, userId: null, capabilities: { native: true }, meta: {}, joinedAt: 0 });

@@ -1,5 +1,5 @@
 /**
- * Reliable delivery (src/room/reliable.ts): sender, receiver, reassembly and chunking, alone and
+ * Reliable delivery (src/engine/reliable.ts): sender, receiver, reassembly and chunking, alone and
  * end to end over a simulated network of two FIFO paths that drop, duplicate and reorder across
  * each other (a DataChannel and the hub relay), with lossy acks and resends from all()/stale().
  */
@@ -13,7 +13,7 @@ import {
   ReliableSender,
   chunk,
   type AssembledMessage,
-} from '../../src/room/reliable.js';
+} from '../../src/engine/reliable.js';
 
 // ------------------------------------------------------------------ helpers
 
@@ -104,8 +104,8 @@ function runNetwork(messages: readonly Outgoing[], cfg: NetworkConfig): RunResul
   const transmit = (entry: ReturnType<ReliableSender['push']>): void => {
     entry.sentAt = now;
     if (lossy() && rand() < cfg.drop) return;
-    paths[rand() < 0.5 ? 0 : 1]!.push(entry.bytes);
-    if (lossy() && rand() < cfg.dup) paths[rand() < 0.5 ? 0 : 1]!.push(entry.bytes);
+    paths[rand() < 0.5 ? 0 : 1]!.push(entry.bytes!);
+    if (lossy() && rand() < cfg.dup) paths[rand() < 0.5 ? 0 : 1]!.push(entry.bytes!);
   };
 
   const deliverOne = (): boolean => {
@@ -224,8 +224,8 @@ describe('ReliableSender', () => {
     expect([a.seq, b.seq]).toEqual([1, 2]);
     expect(a.sentAt).toBe(0);
     expect(sender.lastSeq).toBe(2);
-    expect(decodeData(b.bytes)).toEqual(data(0xcafe, 2, { flags: FrameFlag.Text, payload: Uint8Array.of(3), ack: 7, timestamp: 11 }));
-    expect(sender.all().map((e) => e.seq)).toEqual([1, 2]);
+    expect(decodeData(b.bytes!)).toEqual(data(0xcafe, 2, { flags: FrameFlag.Text, payload: Uint8Array.of(3), ack: 7, timestamp: 11 }));
+    expect([...sender.all()].map((e) => e.seq)).toEqual([1, 2]);
   });
 
   it('property: onAck releases exactly the acked frames and their encoded bytes', () => {
@@ -243,7 +243,7 @@ describe('ReliableSender', () => {
           acked = upTo;
           expect(sender.unackedCount).toBe(sizes.length - acked);
           expect(sender.unackedBytes).toBe(encodedSize.slice(acked).reduce((a, b) => a + b, 0));
-          expect(sender.all().map((e) => e.seq)).toEqual(sizes.map((_, i) => i + 1).slice(acked));
+          expect([...sender.all()].map((e) => e.seq)).toEqual(sizes.map((_, i) => i + 1).slice(acked));
         }
         expect(sender.onAck(Number.MAX_SAFE_INTEGER)).toBe(sizes.length - acked);
         expect(sender.unackedBytes).toBe(0);
@@ -270,14 +270,14 @@ describe('ReliableSender', () => {
   it('stale() returns the never-sent and those last sent before the cutoff, oldest first', () => {
     const sender = new ReliableSender(1);
     const entries = [1, 2, 3, 4].map(() => sender.push(0, new Uint8Array(1), 0, 0));
-    expect(sender.stale(1).map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+    expect([...sender.stale(1)].map((e) => e.seq)).toEqual([1, 2, 3, 4]);
     entries[0]!.sentAt = 100;
     entries[1]!.sentAt = 200;
     entries[3]!.sentAt = 150;
-    expect(sender.stale(150).map((e) => e.seq)).toEqual([1, 3]);
-    expect(sender.stale(201).map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+    expect([...sender.stale(150)].map((e) => e.seq)).toEqual([1, 3]);
+    expect([...sender.stale(201)].map((e) => e.seq)).toEqual([1, 2, 3, 4]);
     sender.onAck(1);
-    expect(sender.stale(1000).map((e) => e.seq)).toEqual([2, 3, 4]);
+    expect([...sender.stale(1000)].map((e) => e.seq)).toEqual([2, 3, 4]);
   });
 });
 

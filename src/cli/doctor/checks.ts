@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { AgentSettings } from '../../config/agent-settings.js';
 import { ErrorCode, RtcAgentError } from '../../errors.js';
 import type { Logger } from '../../log/logger.js';
-import { HubClient } from '../../signaling/hub-client.js';
+import { HubClient, IGNORE_ROOM } from '../../signaling/hub-client.js';
 import { loadNativeBinding } from '../../transport/native/binding.js';
 import { StunError, parseIceUrl, stunBinding, turnAllocate, type TransportAddress } from '../../util/stun-client.js';
 
@@ -53,13 +53,13 @@ export async function checkHub(settings: Pick<AgentSettings, 'hubUrl' | 'accessT
     const connectMs = performance.now() - started;
     const room = `doctor-${randomBytes(4).toString('hex')}`;
     const joinStarted = performance.now();
-    const joined = await withTimeout(client.join(room, { agentKey: randomBytes(18).toString('base64url'), name: 'rtc-agent-doctor', capabilities: { native: false } }), timeoutMs, 'Join');
-    await withTimeout(client.leave(room), timeoutMs, 'Leave');
+    const joined = await withTimeout(client.join(room, { agentKey: randomBytes(18).toString('base64url'), name: 'rtc-agent-doctor', capabilities: { native: false } }, IGNORE_ROOM), timeoutMs, 'Join');
+    await withTimeout(joined.room.leave(), timeoutMs, 'Leave');
     const roundTrip = performance.now() - joinStarted;
     return {
       check,
       status: 'ok',
-      detail: `${client.url}: connected in ${ms(connectMs)}, Join+Leave ${ms(roundTrip)} (room ${room}, ${joined.iceServers.length} ICE servers offered)`,
+      detail: `${client.url}: connected in ${ms(connectMs)}, Join+Leave ${ms(roundTrip)} (room ${room}, ${joined.result.iceServers.length} ICE servers offered)`,
       ms: round(performance.now() - started),
     };
   } catch (err) {

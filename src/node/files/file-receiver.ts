@@ -8,11 +8,11 @@
  */
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { link, mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
-import type { Logger } from '../log/logger.js';
-import { numberedName, pathInside, sanitizeFileName } from '../util/file-names.js';
-import type { Emit, FileOffer, FileRoom } from './file-transfer.js';
-import { OFFER_ID_PATTERN, remoteReason, type FileFailCode } from './file-wire.js';
-import type { IncomingFileSlot, IncomingFileSlots } from './incoming-file-slots.js';
+import { OFFER_ID_PATTERN, remoteReason, type FileFailCode } from '../../engine/files/file-wire.js';
+import type { IncomingFileSlot, IncomingFileSlots } from '../../engine/files/incoming-file-slots.js';
+import type { Emit, FileOffer, FileRoom } from '../../engine/files/types.js';
+import type { Logger } from '../../log/logger.js';
+import { numberedName, pathInside, sanitizeFileName } from '../../util/file-names.js';
 
 /** Progress events at most every this many bytes (and at the end). */
 const PROGRESS_STEP_BYTES = 256 * 1024;

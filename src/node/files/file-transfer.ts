@@ -8,14 +8,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { ErrorCode, RtcAgentError } from '../errors.js';
-import type { Logger } from '../log/logger.js';
+import { decodeChunk, encodeChunk, isFileFailCode, remoteReason, type FileFailCode } from '../../engine/files/file-wire.js';
+import type { IncomingFileSlots } from '../../engine/files/incoming-file-slots.js';
+import type { Emit, FileOffer, FileRoom, FileSent, RoomFiles } from '../../engine/files/types.js';
+import type { ReceivedMessage } from '../../engine/types.js';
+import { ErrorCode, RtcAgentError } from '../../errors.js';
+import type { Logger } from '../../log/logger.js';
 import { FileReceiver } from './file-receiver.js';
-import { decodeChunk, encodeChunk, isFileFailCode, remoteReason, type FileFailCode } from './file-wire.js';
-import type { IncomingFileSlots } from './incoming-file-slots.js';
-import type { ReceivedMessage } from './peer-session.js';
-
-export type { FileFailCode } from './file-wire.js';
 
 /** Bytes per chunk message: big enough to amortise headers, small enough to interleave with chat. */
 export const FILE_CHUNK_BYTES = 64 * 1024;
@@ -32,74 +31,6 @@ export interface FileSettings {
   idleTimeoutMs: number;
 }
 
-export interface FileOffer {
-  id: string;
-  room: string;
-  from: string;
-  fromName: string;
-  /** Sanitised name the file will get. */
-  name: string;
-  size: number;
-}
-
-export interface FileProgress {
-  id: string;
-  room: string;
-  direction: 'send' | 'receive';
-  peerId: string;
-  name: string;
-  bytes: number;
-  size: number;
-}
-
-export interface FileReceived extends FileOffer {
-  path: string;
-  sha256: string;
-}
-
-/**
- * A transfer that failed or an offer that was refused. By the time this is emitted on the receiving
- * side, the transfer's file is closed and its temporary file removed. A `duplicate` is about the
- * refused offer: the transfer that already has that id goes on.
- */
-export interface FileFailed {
-  id: string;
-  room: string;
-  direction: 'send' | 'receive';
-  peerId: string;
-  name: string;
-  /** Stable, machine-readable cause; see {@link FileFailCode} for each value. */
-  code: FileFailCode;
-  /** Human-readable, names the cause (and the setting, for limits). */
-  reason: string;
-}
-
-export interface FileSent {
-  id: string;
-  name: string;
-  size: number;
-  sha256: string;
-  /** Peers that confirmed a verified copy. */
-  deliveredTo: string[];
-}
-
-export interface FileEvents {
-  'file-offer': [offer: FileOffer];
-  'file-progress': [progress: FileProgress];
-  'file-received': [file: FileReceived];
-  'file-failed': [failure: FileFailed];
-}
-
-/** What the file module needs from its room. */
-export interface FileRoom {
-  readonly name: string;
-  sendSystem(data: unknown, to?: string): Promise<void>;
-  peerIds(): string[];
-  peerName(peerId: string): string;
-}
-
-export type Emit = <K extends keyof FileEvents>(event: K, ...args: FileEvents[K]) => void;
-
 /** Why a receiver did not confirm: the code for `file-failed`, and the error `send()` may throw. */
 interface NotDelivered {
   code: FileFailCode;
@@ -110,7 +41,8 @@ interface Waiter {
   settle(result: true | NotDelivered): void;
 }
 
-export class FileTransfers {
+/** A room's file transfers on the file system (the engine's RoomFiles seam for Node). */
+export class FileTransfers implements RoomFiles {
   private readonly waiters = new Map<string, Waiter>();
   private readonly receiver: FileReceiver;
 
@@ -129,7 +61,9 @@ export class FileTransfers {
 
   // ------------------------------------------------------------------ sending
 
-  async send(path: string, options: { to?: string } = {}): Promise<FileSent> {
+  async send(source: unknown, options: { to?: string } = {}): Promise<FileSent> {
+    if (typeof source !== 'string') throw new RtcAgentError(ErrorCode.BAD_REQUEST, 'sendFile takes a file path (a string) in Node');
+    const path = source;
     let info;
     try {
       info = await stat(path);
