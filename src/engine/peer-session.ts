@@ -8,7 +8,7 @@
  * ciphers come through {@link PeerE2ee}.
  */
 import { ErrorCode, RtcAgentError } from '../errors.js';
-import { DATA_HEADER_BYTES, FrameFlag, FrameKind, encodeFrame } from '../protocol/frames.js';
+import { BUNDLE_ENTRY_OVERHEAD_BYTES, DATA_HEADER_BYTES, FrameFlag, FrameKind, encodeFrame } from '../protocol/frames.js';
 import type { IceServer, Participant, SignalPayload } from '../protocol/room-contract.js';
 import { randomUint32 } from './bytes.js';
 import {
@@ -31,6 +31,9 @@ import { RelayOutbox } from './relay-outbox.js';
 import type { RoomSignaling } from './signaling.js';
 import type { PeerInfo, ReceivedMessage } from './types.js';
 import { Waiters } from './waiters.js';
+
+/** Floor for a chunk's payload: a hub whose limit leaves less cannot relay data anyway. */
+const MIN_CHUNK_PAYLOAD_BYTES = 256;
 
 /** Sequence numbers, unacked frames and partial messages: what must outlive a dropped session. */
 export interface DeliveryState {
@@ -309,15 +312,33 @@ export class PeerSession {
   sendReliable(flags: number, payload: Uint8Array, timeoutMs: number): void | Promise<void> {
     if (this.closed) throw new RtcAgentError(ErrorCode.CLOSED, `peer ${this.peerId} is gone`);
     const cipher = this.e2ee.cipherForSending();
-    if (!isPromise(cipher) && this.canWrite()) {
+    if (this.waitingSends === 0 && !isPromise(cipher) && this.canWrite()) {
       this.enqueue(flags, payload, cipher);
       return;
     }
-    return this.sendWhenWritable(flags, payload, timeoutMs, cipher);
+    // Behind every earlier send still waiting: sends keep their call order (a reply sent from a
+    // message handler must not overtake a send that was waiting for the window).
+    const deadline = Date.now() + timeoutMs;
+    this.waitingSends++;
+    const turn = this.sendTail.then(() => this.sendWhenWritable(flags, payload, timeoutMs, deadline, cipher));
+    this.sendTail = turn.then(
+      () => undefined,
+      () => undefined,
+    );
+    return turn.finally(() => this.waitingSends--);
   }
 
-  private async sendWhenWritable(flags: number, payload: Uint8Array, timeoutMs: number, pending: FrameCipher | null | Promise<FrameCipher | null>): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+  /** Sends that wait (for a path, the window, or the keys), in call order. */
+  private waitingSends = 0;
+  private sendTail: Promise<void> = Promise.resolve();
+
+  private async sendWhenWritable(
+    flags: number,
+    payload: Uint8Array,
+    timeoutMs: number,
+    deadline: number,
+    pending: FrameCipher | null | Promise<FrameCipher | null>,
+  ): Promise<void> {
     const cipher = await pending;
     while (!this.canWrite()) {
       if (this.closed) throw new RtcAgentError(ErrorCode.CLOSED, `peer ${this.peerId} is gone`);
@@ -342,7 +363,10 @@ export class PeerSession {
     this.counters.messagesSent++;
     this.counters.bytesSent += payload.length;
     const overhead = cipher ? this.e2ee.overheadBytes : 0;
-    const room = DEFAULT_CHUNK_BYTES - DATA_HEADER_BYTES - overhead;
+    // Any frame may have to go over the relay (now, or on a resend after a switch): it must fit
+    // one of the hub's Relay invocations, whatever its limit.
+    const frameBytes = Math.min(DEFAULT_CHUNK_BYTES, this.ctx.relayBundleBytes() - BUNDLE_ENTRY_OVERHEAD_BYTES);
+    const room = Math.max(MIN_CHUNK_PAYLOAD_BYTES, frameBytes - DATA_HEADER_BYTES - overhead);
     const pieces = chunk(payload, room);
     const last = pieces.length - 1;
     for (let i = 0; i <= last; i++) {

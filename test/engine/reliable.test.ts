@@ -115,7 +115,7 @@ describe('reliable delivery', () => {
   // ENGINE BUG (reported to the lead): a send made while an earlier one waits for the window
   // overtakes it when the window has just opened, because the new send checks canWrite() itself
   // while the waiter only runs in a later microtask. send() order is not delivery order then.
-  it.fails('sends keep their order when an earlier one waited for the window (a reply sent from a message handler)', async () => {
+  it('sends keep their order when an earlier one waited for the window (a reply sent from a message handler)', async () => {
     const world = engineWorld();
     const [a, b] = await world.joined({ peerId: 'a-peer', p2p: false }, { peerId: 'b-peer', p2p: false });
     const acks = world.hub.hold((d) => d.to === 'a-peer');
@@ -194,7 +194,7 @@ describe('reliable delivery', () => {
   // ENGINE BUG (reported to the lead): chunks are always DEFAULT_CHUNK_BYTES (32 KiB), whatever
   // the hub's limits.maxMessageBytes says; with a hub run with a smaller --max-message-bytes, every
   // frame above the relay bundle size is refused by the hub, and resent (and refused) forever.
-  it.fails('on a hub with a small message limit, a large message is chunked to fit its Relay invocations', async () => {
+  it('on a hub with a small message limit, a large message is chunked to fit its Relay invocations', async () => {
     const world = engineWorld({ maxMessageBytes: 16 * 1024 });
     const [a, b] = await world.joined({ peerId: 'a-peer', p2p: false }, { peerId: 'b-peer', p2p: false });
     const payload = bytesOf(40_000, 9);
