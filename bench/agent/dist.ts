@@ -30,8 +30,8 @@ export function loadDist(): Promise<Dist> {
       const native = (await import(distNative.href)) as RtcNativeApi;
       if (typeof api.createAgent !== 'function' || typeof native.acquireNative !== 'function') throw new Error('missing createAgent/acquireNative exports');
       const frames = (await import(new URL('../../dist/protocol/frames.js', import.meta.url).href)) as { DATA_HEADER_BYTES: number };
-      const seal = (await import(new URL('../../dist/crypto/seal.js', import.meta.url).href)) as { DATA_SEAL_OVERHEAD_BYTES: number };
-      const peer = (await import(new URL('../../dist/room/peer-session.js', import.meta.url).href)) as { DEFAULT_CHUNK_BYTES: number };
+      const seal = (await import(new URL('../../dist/engine/crypto/seal.js', import.meta.url).href)) as { DATA_SEAL_OVERHEAD_BYTES: number };
+      const peer = (await import(new URL('../../dist/engine/constants.js', import.meta.url).href)) as { DEFAULT_CHUNK_BYTES: number };
       const frame = { dataHeaderBytes: frames.DATA_HEADER_BYTES, sealOverheadBytes: seal.DATA_SEAL_OVERHEAD_BYTES, chunkBytes: peer.DEFAULT_CHUNK_BYTES };
       if (!Object.values(frame).every((v) => Number.isInteger(v) && v >= 0)) throw new Error(`unexpected frame constants ${JSON.stringify(frame)}`);
       return { api, native, frame };

@@ -24,8 +24,20 @@ export function utf8DecodeStrict(bytes: Uint8Array): string {
 /** A binary string chunk at a time: String.fromCharCode's argument count is limited. */
 const BASE64_CHUNK_BYTES = 0x8000;
 
+/**
+ * Node's Buffer, when the engine runs in Node: its base64 is native and an order of magnitude
+ * faster than btoa/atob over binary strings (measured on the relay path, where every frame is
+ * base64 in the JSON hub protocol). Found at run time, so the engine needs no Node types.
+ */
+interface BufferLike {
+  from(data: ArrayBufferLike, offset: number, length: number): { toString(encoding: 'base64'): string };
+  from(data: string, encoding: 'base64'): Uint8Array;
+}
+const nodeBuffer = (globalThis as { Buffer?: BufferLike }).Buffer;
+
 /** Standard base64 (RFC 4648 §4) with padding, as Buffer#toString('base64') writes it. */
 export function toBase64(bytes: Uint8Array): string {
+  if (nodeBuffer) return nodeBuffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
   let binary = '';
   for (let at = 0; at < bytes.length; at += BASE64_CHUNK_BYTES) {
     binary += String.fromCharCode(...bytes.subarray(at, at + BASE64_CHUNK_BYTES));
@@ -34,10 +46,18 @@ export function toBase64(bytes: Uint8Array): string {
 }
 
 /**
- * Decodes standard base64; throws a TypeError on anything that is not (Buffer would silently skip
- * bad characters, which hides a corrupted relay payload).
+ * Decodes standard base64; throws a TypeError on anything that is not. (Node's Buffer, used when
+ * present, skips bad characters silently; a length check catches that, so a corrupted relay
+ * payload does not decode into something else. It accepts base64url's `-` and `_` too.)
  */
 export function fromBase64(text: string): Uint8Array {
+  if (nodeBuffer) {
+    // Buffer skips what it cannot decode; then fewer bytes come out than the length promises.
+    const padding = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;
+    const out = nodeBuffer.from(text, 'base64');
+    if (text.length % 4 !== 0 || out.length !== (text.length / 4) * 3 - padding) throw new TypeError('not valid base64');
+    return out;
+  }
   let binary: string;
   try {
     binary = atob(text);
