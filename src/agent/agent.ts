@@ -15,7 +15,8 @@ import type { FileOffer } from '../engine/files/types.js';
 import { ErrorCode, RtcAgentError } from '../errors.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { FileKnownPeers, loadOrCreateIdentity, nodeAead, nodeScrypt } from '../node/index.js';
-import { FileTransfers } from '../node/files/file-transfer.js';
+import { FileTransfers } from '../engine/files/file-transfers.js';
+import { FsFileStore } from '../node/files/fs-store.js';
 import { MAX_AGENT_KEY_LENGTH, MIN_AGENT_KEY_LENGTH, type IceServer } from '../protocol/room-contract.js';
 import { HubClient } from '../signaling/hub-client.js';
 import { NativeLinkFactory, acquireNative, releaseNative, type AvailableNativeBinding } from '../transport/native/index.js';
@@ -143,7 +144,8 @@ export class Agent extends AgentCore {
         settings,
         iceServers: iceServersOf(settings),
         ...(e2ee ? { e2ee } : {}),
-        files: () => (room, emit) => new FileTransfers(room, fileSettings, log.child({ room: room.name, component: 'files' }), emit, acceptFile, slots),
+        files: () => (room, emit) =>
+          new FileTransfers(room, emit, { store: new FsFileStore(fileSettings.downloadDir), settings: fileSettings, slots, log: log.child({ room: room.name, component: 'files' }), accept: acceptFile }),
         onClosed: release,
       },
       settings,

@@ -28,8 +28,11 @@ export interface FileProgress {
 }
 
 export interface FileReceived extends FileOffer {
+  /** Where the verified file is now (the store's `location`): Node, its final path; browsers, an object URL. */
   path: string;
   sha256: string;
+  /** Browsers: the file itself (a Blob), when the store keeps one. */
+  blob?: unknown;
 }
 
 /**
