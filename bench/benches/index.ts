@@ -2,9 +2,10 @@
 import type { BenchModule } from '../lib/types.js';
 import { agentPathsBench } from './agent-paths.js';
 import { aspnetRelayBench } from './aspnet-relay.js';
+import { clusterBench } from './cluster.js';
 import { dtlsRoleBench } from './dtls-role.js';
 import { e2eeCryptoBench } from './e2ee-crypto.js';
 import { hubRelayBench } from './hub-relay.js';
 import { turnBench } from './turn.js';
 
-export const BENCHES: readonly BenchModule[] = [hubRelayBench, agentPathsBench, aspnetRelayBench, turnBench, dtlsRoleBench, e2eeCryptoBench];
+export const BENCHES: readonly BenchModule[] = [hubRelayBench, agentPathsBench, aspnetRelayBench, turnBench, dtlsRoleBench, e2eeCryptoBench, clusterBench];

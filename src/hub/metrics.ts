@@ -95,8 +95,8 @@ export class BackplaneMetrics {
   readonly dropped: Counter<'reason'>;
   /** Backplane state changes, by the state entered (up, reconnecting, down). */
   readonly stateChanges: Counter<'state'>;
-  /** WebSockets accepted for a negotiate made on this hub (here) or on another one (elsewhere). */
-  readonly websocketsAccepted: Counter<'negotiated'>;
+  /** Connections accepted for a negotiate made on this hub (here) or on another one (elsewhere). */
+  readonly negotiatedAccepted: Counter<'negotiated'>;
 
   constructor(registry: Registry, gauges: () => ClusterGauges) {
     const registers = [registry];
@@ -124,9 +124,9 @@ export class BackplaneMetrics {
       labelNames: ['state'],
       registers,
     });
-    this.websocketsAccepted = new Counter({
-      name: 'rtc_hub_cluster_websockets_accepted_total',
-      help: 'WebSockets accepted for a negotiated connection, by where the negotiate happened (here, elsewhere: no sticky session needed)',
+    this.negotiatedAccepted = new Counter({
+      name: 'rtc_hub_cluster_connections_accepted_total',
+      help: 'Connections (WebSocket, SSE, long polling) accepted for a negotiate, by where the negotiate happened (here, elsewhere: no sticky session needed)',
       labelNames: ['negotiated'],
       registers,
     });

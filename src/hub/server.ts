@@ -317,13 +317,23 @@ class HubServer implements Hub {
   }
 
   /** Finds the connection for `?id=`, answering 400/404 itself when there is none. */
-  private lookup(url: URL, res: ServerResponse): HubClientConnection | undefined {
+  private async lookup(req: IncomingMessage, url: URL, res: ServerResponse): Promise<HubClientConnection | undefined> {
     const id = url.searchParams.get('id');
     if (id === null || id === '') {
       sendText(res, 400, 'Connection ID required');
       return undefined;
     }
-    const conn = this.connections.get(id);
+    let conn = this.connections.get(id);
+    if (this.clusterNode) {
+      // SSE and long polling too: the first request takes the connection, wherever it was
+      // negotiated; the later ones must reach the same hub (docs/cluster.md, routing by ?id=).
+      const claimed = await this.claimNegotiated(req, url, id, conn);
+      if (claimed instanceof RtcAgentError) {
+        this.refuseAuth(res, claimed);
+        return undefined;
+      }
+      conn = claimed;
+    }
     if (!conn) {
       sendText(res, 404, 'No Connection with that ID');
       return undefined;
@@ -348,7 +358,7 @@ class HubServer implements Hub {
   }
 
   private async onHubRequest(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    const conn = this.lookup(url, res);
+    const conn = await this.lookup(req, url, res);
     if (!conn) return;
     const auth = await this.checkSameUser(req, url, conn);
     if (auth !== true) {
@@ -505,8 +515,12 @@ class HubServer implements Hub {
     if (local) {
       if (!this.shared.has(local) || local.state !== 'negotiated') return local;
       this.shared.delete(local);
-      if ((await cluster.negotiations.claim(id)) === null) return undefined;
-      cluster.metrics.websocketsAccepted.inc({ negotiated: 'here' });
+      if ((await cluster.negotiations.claim(id)) === null) {
+        // Another hub took it: this copy will never be used.
+        local.close();
+        return undefined;
+      }
+      cluster.metrics.negotiatedAccepted.inc({ negotiated: 'here' });
       return local;
     }
     let user: AuthUser | null;
@@ -523,7 +537,7 @@ class HubServer implements Hub {
     if (again) return again;
     const conn = this.createConnection(user, record.stateful, { connectionId: record.connectionId, token: id });
     this.register(id, conn);
-    cluster.metrics.websocketsAccepted.inc({ negotiated: 'elsewhere' });
+    cluster.metrics.negotiatedAccepted.inc({ negotiated: 'elsewhere' });
     return conn;
   }
 

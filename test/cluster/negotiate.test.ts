@@ -2,8 +2,9 @@
  * No sticky sessions for WebSockets: a client negotiates on one hub and opens its WebSocket on
  * another (a round-robin TCP proxy in front of two hubs, the official client behind it). The
  * connection token is taken exactly once, by the hub the WebSocket reaches, for the same user
- * only. Server-Sent Events and long polling need sticky sessions (docs/cluster.md): a poll on a
- * hub that did not negotiate it gets 404, as it would from ASP.NET Core.
+ * only. Server-Sent Events and long polling send several requests per connection: the first one
+ * takes the connection wherever it lands, and the load balancer must send the others to the same
+ * hub (docs/cluster.md: route by the `id` query parameter, or sticky sessions).
  */
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
@@ -43,7 +44,7 @@ function upgradeStatus(url: string, headers: Record<string, string> = {}): Promi
 }
 
 async function accepted(hub: Hub, negotiated: 'here' | 'elsewhere'): Promise<number> {
-  const { values } = await (hub.metrics.registry.getSingleMetric('rtc_hub_cluster_websockets_accepted_total') as { get(): Promise<{ values: { labels: Record<string, string>; value: number }[] }> }).get();
+  const { values } = await (hub.metrics.registry.getSingleMetric('rtc_hub_cluster_connections_accepted_total') as { get(): Promise<{ values: { labels: Record<string, string>; value: number }[] }> }).get();
   return values.find((v) => v.labels.negotiated === negotiated)?.value ?? 0;
 }
 
@@ -98,15 +99,29 @@ describeWithRedis('negotiate on one hub, WebSocket on another', (redis) => {
     expect(await accepted(h2!, 'elsewhere')).toBe(1);
   });
 
-  it('does not move long polling or Server-Sent Events between hubs (they need sticky sessions)', async () => {
+  it('moves long polling and Server-Sent Events to the hub of their first request; later ones must go there too', async () => {
     const [h1, h2] = await useCluster(redis().url, 2);
-    const negotiated = await negotiateOn(h1!);
-    const poll = await fetch(`${h2!.url}?id=${negotiated.connectionToken}&_=1`);
-    expect(poll.status).toBe(404);
-    const sse = await fetch(`${h2!.url}?id=${negotiated.connectionToken}`, { headers: { Accept: 'text/event-stream' } });
-    expect(sse.status).toBe(404);
-    // On the hub that negotiated it, the same connection works.
-    const ok = await fetch(`${h1!.url}?id=${negotiated.connectionToken}&_=1`);
-    expect(ok.status).toBe(200);
+    // Long polling: negotiated on hub 1, connected (first poll) on hub 2.
+    const lp = await negotiateOn(h1!);
+    const first = await fetch(`${h2!.url}?id=${lp.connectionToken}&_=1`);
+    expect(first.status).toBe(200);
+    const handshake = await fetch(`${h2!.url}?id=${lp.connectionToken}`, { method: 'POST', body: '{"protocol":"json","version":1}\u001e' });
+    expect(handshake.status).toBe(200);
+    const answer = await fetch(`${h2!.url}?id=${lp.connectionToken}&_=2`);
+    expect(await answer.text()).toBe('{}\u001e');
+    // A request of the same connection that reaches hub 1 finds nothing there: route by ?id=.
+    expect((await fetch(`${h1!.url}?id=${lp.connectionToken}&_=3`)).status).toBe(404);
+    expect((await fetch(`${h1!.url}?id=${lp.connectionToken}`, { method: 'DELETE' })).status).toBe(404);
+    expect((await fetch(`${h2!.url}?id=${lp.connectionToken}`, { method: 'DELETE' })).status).toBe(202);
+
+    // Server-Sent Events: the stream opens on the hub that did not negotiate it.
+    const sse = await negotiateOn(h1!);
+    const controller = new AbortController();
+    onTestFinished(() => controller.abort());
+    const stream = await fetch(`${h2!.url}?id=${sse.connectionToken}`, { headers: { Accept: 'text/event-stream' }, signal: controller.signal });
+    expect(stream.status).toBe(200);
+    expect(stream.headers.get('content-type')).toContain('text/event-stream');
+    expect((await fetch(`${h1!.url}?id=${sse.connectionToken}`, { headers: { Accept: 'text/event-stream' } })).status).toBe(404);
+    expect(await accepted(h2!, 'elsewhere')).toBe(2);
   });
 });
