@@ -198,6 +198,10 @@ export class PeerSession {
       ...this.counters,
       fingerprint: this.e2ee.fingerprint,
       e2ee: this.e2ee.state === 'ready',
+      e2eeState: this.e2ee.state,
+      e2eeDropped: this.e2ee.dropped,
+      canSend: this.e2ee.canSend,
+      cannotSendReason: this.e2ee.cannotSendReason,
       candidates: stats?.localCandidateType && stats.remoteCandidateType ? { local: stats.localCandidateType, remote: stats.remoteCandidateType } : undefined,
     };
   }

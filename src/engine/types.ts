@@ -3,6 +3,7 @@ import type { LinkPath } from './peer-link.js';
 import type { P2PView, PeerPath } from './peer-path.js';
 import type { MessageKind } from './message-codec.js';
 import type { PeerJoinReason } from './membership.js';
+import type { PeerE2eeState } from './peer-e2ee.js';
 
 export interface ReceivedMessage {
   /** Unique per sender: `<epoch hex>-<seq of the first chunk>`, or `u-…` for unreliable ones. */
@@ -44,6 +45,14 @@ export interface PeerInfo {
   fingerprint: string | undefined;
   /** Messages to and from this peer are sealed end to end. */
   e2ee: boolean;
+  /** Where E2EE with this peer stands: `off` (this agent has none), `peer-has-none`, `deriving`, `ready`, `error`. */
+  e2eeState: PeerE2eeState;
+  /** Frames from this peer dropped because they were not sealed or did not open (another room secret, other keys). */
+  e2eeDropped: number;
+  /** Messages can go to this peer: both sides do E2EE, or neither does. A broadcast skips the others. */
+  canSend: boolean;
+  /** Why nothing can go to this peer, when `canSend` is false. */
+  cannotSendReason: string | undefined;
   /** The selected ICE candidate pair of the open P2P link: `host`, `srflx`, `prflx` or `relay` (TURN). */
   candidates: { local: string; remote: string } | undefined;
 }
