@@ -73,7 +73,7 @@ export function makeHubCommand(ctx: CliContext): Command {
     .addOption(new Option('--redis-prefix <prefix>', 'key and channel prefix, for several clusters on one Redis (default rtc-agent)').env('RTC_AGENT_HUB_REDIS_PREFIX'))
     .addOption(new Option('--log-level <level>', 'log level').argParser(parseLogLevel).env('RTC_AGENT_LOG_LEVEL'))
     .action(async (flags: HubFlags) => {
-      const log = ctx.logger(flags.logLevel);
+      const log = await ctx.logger(flags.logLevel);
       const options = await hubOptionsFromFlags(flags, log);
       const hub = await startHub(options);
       // First line on stdout is the URL, so scripts can `read` it; everything else goes to stderr.
