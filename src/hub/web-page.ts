@@ -1,11 +1,13 @@
 /**
- * The browser chat page the hub serves at `/` and `/chat`: a small HTML page, the ES modules it
- * imports (compiled by the project's tsc into dist/web, dist/protocol, dist/room and dist/errors.js)
- * and the official SignalR browser bundle. The hub serves the page's *files* only; it imports none
- * of the page's code (src/web is browser code and a layer of its own).
+ * The browser chat page the hub serves at `/` and `/chat`, and the browser build of the library:
+ * a small HTML page, its script (dist/web/page.js) and the library's ESM bundle
+ * (dist/browser/rtc-agent.js, at /rtc-agent.js, which web apps may import too), both made by
+ * esbuild (scripts/build-browser.mjs, part of `npm run build`); and the official SignalR browser
+ * bundle. The hub serves these *files* only; it imports none of their code (src/web and
+ * src/browser are browser code, layers of their own).
  *
- * Only the exact files the page imports are served (a whitelist, no path mapping), so nothing else
- * under dist/ or the package can be read through these routes.
+ * Only the exact files listed are served (a whitelist, no path mapping), so nothing else under
+ * dist/ or the package can be read through these routes.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -13,19 +15,17 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { sendText } from './http-util.js';
 
+/** Where the library's browser bundle is served: `import { createAgent } from 'http://hub/rtc-agent.js'`. */
+export const BROWSER_BUNDLE_PATH = '/rtc-agent.js';
+
 /**
- * URL path → file under the build root (dist/). Keep in step with the imports of src/web/*.ts:
- * test/interop/browser.test.ts walks the import graph of /web/page.js and fails on a missing entry.
+ * URL path → file under the build root (dist/). The page's script imports the library bundle
+ * (`../rtc-agent.js`) and nothing else: test/interop/browser.test.ts walks the import graph of
+ * /web/page.js and fails when it is not exactly this list.
  */
 export const WEB_MODULES: Readonly<Record<string, string>> = {
   '/web/page.js': 'web/page.js',
-  '/web/browser-room.js': 'web/browser-room.js',
-  '/web/browser-peer.js': 'web/browser-peer.js',
-  '/web/e2ee.js': 'web/e2ee.js',
-  '/protocol/frames.js': 'protocol/frames.js',
-  '/protocol/room-contract.js': 'protocol/room-contract.js',
-  '/room/reliable.js': 'room/reliable.js',
-  '/errors.js': 'errors.js',
+  [BROWSER_BUNDLE_PATH]: 'browser/rtc-agent.js',
 };
 
 /** Paths of the page itself. */
@@ -97,10 +97,11 @@ export function renderWebPage(hubPath: string): string {
   #peers .fingerprint, #fingerprint { font-family: ui-monospace, monospace; font-size: .75rem; display: block; }
   #fingerprint { display: inline; opacity: .8; }
   .lock { font-size: .8rem; margin-left: .3rem; }
+  #log .file a { margin-right: .4rem; }
+  #log .file .detail { opacity: .7; font-size: .8rem; }
   footer { border-top: 1px solid #8884; padding: .6rem 1rem; }
   #send-form input { flex: 1; }
 </style>
-<script src="/signalr.js" defer></script>
 <script type="module" src="/web/page.js"></script>
 </head>
 <body>
@@ -129,9 +130,11 @@ export function renderWebPage(hubPath: string): string {
     <select id="to" aria-label="send to"><option value="">everyone</option></select>
     <input id="message" autocomplete="off" placeholder="message" disabled>
     <button id="send" type="submit" disabled>Send</button>
+    <button id="send-file" type="button" title="send a file (SHA-256 verified) to the peer chosen, or everyone" disabled>File…</button>
+    <input id="file" type="file" multiple hidden>
   </form>
 </footer>
-<noscript>This page needs JavaScript (ES modules) and WebRTC.</noscript>
+<noscript>This page needs JavaScript (ES modules); WebRTC for P2P.</noscript>
 </body>
 </html>
 `;
@@ -195,7 +198,7 @@ export class WebAssets {
     }
     const file = await this.findBuilt(relative);
     if (!file) {
-      sendText(res, 404, `${path} is not built: run \`npm run build\` (tsc emits the web page's modules into dist/)`);
+      sendText(res, 404, `${path} is not built: run \`npm run build\` (esbuild bundles the page and the library into dist/)`);
       return;
     }
     await this.sendFile(res, file, head);

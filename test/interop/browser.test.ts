@@ -1,3 +1,6 @@
+// The DOM for this program: page.evaluate() callbacks run DOM code, and the test program type-checks
+// the browser code in src/ (tsconfig.browser.json checks it on its own, without Node types).
+/// <reference lib="dom" />
 /**
  * The browser chat page against CLI agents: Debian's Chromium (driven by playwright-core) loads the
  * page the hub serves, joins a room with the browser's own RTCPeerConnection and the official
@@ -495,22 +498,22 @@ describe.skipIf(!HAS_CHROMIUM || !BUILT)('browser chat with CLI agents (Chromium
     expect(await chat.page.locator('#log li[data-direction="in"]').count()).toBe(0);
   });
 
-  it("runs the page's WebCrypto E2EE in Chromium: scrypt test vector and the agent's room key", async () => {
+  it("runs the browser build's WebCrypto E2EE in Chromium: scrypt test vector and the agent's room key", async () => {
     const hub = await useHub();
     const browser = await useBrowser();
     const chat = await openChat(browser, new URL(hub.url).origin);
     // A string, so the test runner does not rewrite the dynamic import (the page's own module loads it).
     const out = (await chat.page.evaluate(`(async () => {
-      const e2ee = await import('/web/e2ee.js');
+      const lib = await import('/rtc-agent.js');
       const hex = (b) => [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
       const enc = new TextEncoder();
       const started = performance.now();
-      const room = hex((await e2ee.deriveRoomKey('lobby', 'Cafe\\u0301 secret')).key);
+      const room = hex((await lib.deriveRoomKey('lobby', 'Cafe\\u0301 secret', lib.browserScrypt)).key);
       return {
-        vector: hex(await e2ee.scrypt(enc.encode('password'), enc.encode('NaCl'), 1024, 8, 16, 64)),
+        vector: hex(await lib.scrypt(enc.encode('password'), enc.encode('NaCl'), 1024, 8, 16, 64)),
         room,
         roomMs: performance.now() - started,
-        identity: (await e2ee.generateIdentity()).fingerprint,
+        identity: (await lib.generateIdentity()).fingerprint,
       };
     })()`)) as { vector: string; room: string; roomMs: number; identity: string };
     expect(out.vector).toBe('fdbabe1c9d3472007856e7190d01e9fe7c6ad7cbc8237830e77376634b3731622eaf30d92e22a3886ff109279d9830dac727afb94a83ee6d8360cbdfa2cc0640');
