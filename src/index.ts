@@ -4,7 +4,7 @@ export { RtcAgentError, ErrorCode, parseErrorCode, isRtcAgentError } from './err
 export { createLogger, silentLogger, type Logger } from './log/logger.js';
 export * from './protocol/room-contract.js';
 export { derivePeerId } from './protocol/peer-id.js';
-export { createAgent, Agent, type AgentOptions, type AgentEvents, type Room, type RoomEvents, type SendOptions, type PathChange, type PeerLeft, type PeerInfo, type PeerJoined, type PeerJoinReason, type PeerPath, type ReceivedMessage } from './agent/index.js';
+export { createAgent, Agent, type AgentOptions, type AgentEvents, type Room, type RoomEvents, type SendOptions, type PathChange, type PeerLeft, type PeerInfo, type PeerJoined, type PeerJoinReason, type PeerPath, type ReceivedMessage, type DeliveryRefused } from './agent/index.js';
 export { loadSettings, resolveSettings, settingsTable, SETTINGS, type AgentSettings, type AgentSettingsInput } from './config/agent-settings.js';
 export type { FileOffer, FileProgress, FileReceived, FileFailed, FileSent } from './agent/index.js';
 export { startDaemon, type Daemon, type DaemonOptions } from './daemon/index.js';

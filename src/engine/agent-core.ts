@@ -14,13 +14,15 @@ import type { RoomE2ee } from './peer-e2ee.js';
 import type { PeerLinkFactory } from './peer-link.js';
 import { RoomSession, type RoomDeps } from './room-session.js';
 import type { Signaling, SignalingState } from './signaling.js';
-import type { PathChange, PeerJoined, PeerLeft, ReceivedMessage } from './types.js';
+import type { DeliveryRefused, PathChange, PeerJoined, PeerLeft, ReceivedMessage } from './types.js';
 
 export interface AgentEvents extends FileEvents {
   message: [message: ReceivedMessage];
   'peer-joined': [peer: PeerJoined];
   'peer-left': [peer: PeerLeft];
   'path-changed': [change: PathChange];
+  /** A peer refused what we sent it, end to end (wrong room secret, other keys, plaintext refused). */
+  'delivery-refused': [refusal: DeliveryRefused];
   error: [error: RtcAgentError];
   /** Hub connection state: connected, reconnecting, closed. */
   hub: [state: SignalingState];
@@ -124,6 +126,7 @@ export class AgentCore extends Emitter<AgentEvents> {
     session.on('peer-joined', (p) => this.emit('peer-joined', p));
     session.on('peer-left', (p) => this.emit('peer-left', p));
     session.on('path-changed', (c) => this.emit('path-changed', c));
+    session.on('delivery-refused', (r) => this.emit('delivery-refused', r));
     session.on('error', (e) => this.emitError(e, room));
     this.rooms.set(room, session);
     session.announceInitialPeers();

@@ -10,7 +10,7 @@
  * value or a promise (see {@link MaybePromise}).
  */
 import { ErrorCode, RtcAgentError } from '../errors.js';
-import { FrameFlag, FrameKind, type DataFrame, type UnreliableFrame } from '../protocol/frames.js';
+import { FrameFlag, FrameKind, NackReason, type AckFrame, type DataFrame, type UnreliableFrame } from '../protocol/frames.js';
 import type { Participant } from '../protocol/room-contract.js';
 import type { DataHeaderFields } from './reliable.js';
 
@@ -27,7 +27,40 @@ export interface FrameCipher {
   openData(frame: DataFrame): MaybePromise<Uint8Array>;
   sealUnreliable(header: Pick<UnreliableFrame, 'flags' | 'epoch' | 'timestamp'>, plaintext: Uint8Array): MaybePromise<Uint8Array>;
   openUnreliable(frame: UnreliableFrame): MaybePromise<Uint8Array>;
+  sealAck(epoch: number, ack: number): MaybePromise<Uint8Array>;
+  openAck(epoch: number, ack: number, auth: Uint8Array): MaybePromise<Uint8Array>;
 }
+
+/** A frame that must not reach the application, and what to tell its sender. */
+export interface Dropped {
+  dropped: true;
+  error: RtcAgentError;
+  reason: NackReason;
+}
+
+export function isDropped(value: Uint8Array | Dropped): value is Dropped {
+  return (value as Dropped).dropped === true;
+}
+
+/** What a receiver's open failure tells the sender (NACK). */
+const NACK_REASON_OF: Partial<Record<string, NackReason>> = {
+  [ErrorCode.E2EE_ROOM_SECRET_MISMATCH]: NackReason.RoomSecretMismatch,
+  [ErrorCode.E2EE_KEY_MISMATCH]: NackReason.KeyMismatch,
+  [ErrorCode.E2EE_WRONG_RECIPIENT]: NackReason.WrongRecipient,
+  [ErrorCode.E2EE_FORGED]: NackReason.Forged,
+  [ErrorCode.E2EE_PLAINTEXT]: NackReason.PlaintextRefused,
+};
+
+/** The error code and wording a sender reports for a receiver's NACK. */
+export const NACK_MEANING: Record<NackReason, { code: ErrorCode; reason: string }> = {
+  [NackReason.Unknown]: { code: ErrorCode.INTERNAL, reason: 'refused it for a reason this agent does not know (a newer version?)' },
+  [NackReason.PlaintextRefused]: { code: ErrorCode.E2EE_PLAINTEXT, reason: 'requires end-to-end encryption and refused an unencrypted message' },
+  [NackReason.SealedUnreadable]: { code: ErrorCode.E2EE_PLAINTEXT, reason: 'does not do end-to-end encryption and cannot read encrypted messages' },
+  [NackReason.RoomSecretMismatch]: { code: ErrorCode.E2EE_ROOM_SECRET_MISMATCH, reason: 'uses a different room secret; give both the same roomSecret' },
+  [NackReason.KeyMismatch]: { code: ErrorCode.E2EE_KEY_MISMATCH, reason: 'sees other E2EE keys for this pair (a substituted key, or stale keys); compare fingerprints' },
+  [NackReason.WrongRecipient]: { code: ErrorCode.E2EE_WRONG_RECIPIENT, reason: 'got a message sealed for someone else (misrouted)' },
+  [NackReason.Forged]: { code: ErrorCode.E2EE_FORGED, reason: 'could not authenticate a message (altered on the way?)' },
+};
 
 /** The agent's E2EE as a room uses it: ciphers for its peers. */
 export interface RoomE2ee {
@@ -156,26 +189,22 @@ export class PeerE2ee {
   }
 
   /**
-   * The plaintext of a DATA/UNRELIABLE frame, or undefined when it must be dropped (reported once).
-   * A promise when opening (or deriving the keys) is asynchronous.
+   * The plaintext of a DATA/UNRELIABLE frame, or a {@link Dropped} when it must be dropped (the
+   * error is reported here: once per kind for plaintext/sealed mismatches, each time for frames that
+   * fail to open). A promise when opening (or deriving the keys) is asynchronous.
    */
-  open(frame: DataFrame | UnreliableFrame): MaybePromise<Uint8Array | undefined> {
+  open(frame: DataFrame | UnreliableFrame): MaybePromise<Uint8Array | Dropped> {
     const sealed = (frame.flags & FrameFlag.Encrypted) !== 0;
     if (!this.e2ee) {
       if (!sealed) return frame.payload;
-      this.drop('sealed-in', () => new RtcAgentError(ErrorCode.E2EE_PLAINTEXT, `peer ${this.participant.name} sends end-to-end encrypted messages; turn on E2EE (--e2ee) to read them`));
-      return undefined;
+      return this.drop('sealed-in', NackReason.SealedUnreadable, () => new RtcAgentError(ErrorCode.E2EE_PLAINTEXT, `peer ${this.participant.name} sends end-to-end encrypted messages; turn on E2EE (--e2ee) to read them`));
     }
     if (!sealed) {
-      this.drop('plaintext-in', () => new RtcAgentError(ErrorCode.E2EE_PLAINTEXT, `dropped unencrypted messages from ${this.participant.name}: this agent requires E2EE`));
-      return undefined;
+      return this.drop('plaintext-in', NackReason.PlaintextRefused, () => new RtcAgentError(ErrorCode.E2EE_PLAINTEXT, `dropped unencrypted messages from ${this.participant.name}: this agent requires E2EE`));
     }
     if (!this.cipher && this.stateValue === 'deriving' && this.ready) return this.ready.then(() => this.open(frame));
     const cipher = this.cipher;
-    if (!cipher) {
-      this.failed(new RtcAgentError(ErrorCode.E2EE_KEY_MISMATCH, `no E2EE keys for ${this.participant.name} to open its message`));
-      return undefined;
-    }
+    if (!cipher) return this.failed(new RtcAgentError(ErrorCode.E2EE_KEY_MISMATCH, `no E2EE keys for ${this.participant.name} to open its message`));
     try {
       const out = frame.kind === FrameKind.Unreliable ? cipher.openUnreliable(frame) : cipher.openData(frame);
       return isPromise(out) ? out.catch((err: unknown) => this.failed(err)) : out;
@@ -184,17 +213,49 @@ export class PeerE2ee {
     }
   }
 
-  private failed(err: unknown): undefined {
+  /**
+   * The `auth` for an ACK of (epoch, ack) when acks must be authenticated (E2EE with this peer);
+   * null otherwise (a plain ACK).
+   */
+  sealAck(epoch: number, ack: number): MaybePromise<Uint8Array> | null {
+    if (!this.e2ee || !this.cipher) return null;
+    try {
+      return this.cipher.sealAck(epoch, ack);
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * Whether an ACK may be believed. Without E2EE, always; with it, only when its `auth` opens: a
+   * hub could otherwise claim deliveries that never happened.
+   */
+  trustAck(frame: AckFrame): MaybePromise<boolean> {
+    if (!this.e2ee) return true;
+    const cipher = this.cipher;
+    if (!cipher || !frame.auth) return false;
+    try {
+      const out = cipher.openAck(frame.epoch, frame.ack, frame.auth);
+      return isPromise(out) ? out.then(() => true, () => false) : true;
+    } catch {
+      return false;
+    }
+  }
+
+  private failed(err: unknown): Dropped {
     this.dropped++;
     const error = err instanceof RtcAgentError ? err : new RtcAgentError(ErrorCode.E2EE_FORGED, (err as Error).message);
     this.onError(new RtcAgentError(error.code, `from ${this.participant.name}: ${error.message}`));
-    return undefined;
+    return { dropped: true, error, reason: NACK_REASON_OF[error.code] ?? NackReason.Unknown };
   }
 
-  private drop(kind: Warned, error: () => RtcAgentError): void {
+  private drop(kind: Warned, reason: NackReason, error: () => RtcAgentError): Dropped {
     this.dropped++;
-    if (this.warned.has(kind)) return;
-    this.warned.add(kind);
-    this.onError(error());
+    const err = error();
+    if (!this.warned.has(kind)) {
+      this.warned.add(kind);
+      this.onError(err);
+    }
+    return { dropped: true, error: err, reason };
   }
 }

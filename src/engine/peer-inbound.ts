@@ -5,16 +5,19 @@
  * reliable layer.
  */
 import { ErrorCode, RtcAgentError } from '../errors.js';
-import { FrameFlag, FrameKind, decodeBundle, decodeFrame, encodeFrame, type DataFrame, type Frame } from '../protocol/frames.js';
+import { FrameFlag, FrameKind, decodeBundle, decodeFrame, encodeFrame, type DataFrame, type Frame, type NackFrame } from '../protocol/frames.js';
 import { ACK_EVERY_FRAMES, DEFAULT_ACK_DELAY_MS } from './constants.js';
 import type { EngineLogger } from './log.js';
 import { decodeMessage } from './message-codec.js';
-import { isPromise, type PeerE2ee } from './peer-e2ee.js';
+import { isDropped, isPromise, type Dropped, type PeerE2ee } from './peer-e2ee.js';
 import { unref } from './p2p-negotiator.js';
 import type { LinkChannel, LinkPath } from './peer-link.js';
 import type { PeerSink } from './peer-session.js';
 import type { AssembledMessage, MessageAssembler, ReliableReceiver } from './reliable.js';
 import type { ReceivedMessage } from './types.js';
+
+/** NACKs go out at most this often per reason: the sender learns it once, and resends anyway. */
+const NACK_INTERVAL_MS = 1_000;
 
 /** What the receiving half needs from its session. */
 export interface InboundHost {
@@ -24,6 +27,8 @@ export interface InboundHost {
   live(): boolean;
   /** Anything arrived: the peer is alive. */
   heard(): void;
+  /** The peer refused one of our frames (a NACK; not authenticated, see frames.ts). */
+  refused(nack: NackFrame): void;
   /**
    * A cumulative ack for the sending half. An ACK frame names the sequence space it acks (`epoch`,
    * ignored when it is not ours); an ack piggybacked on DATA has none.
@@ -58,9 +63,12 @@ export class PeerInbound {
     return this.receiver.cumulativeAck;
   }
 
-  /** DATA we sent carried our cumulative ack: no separate ACK needed for it. */
+  /**
+   * DATA we sent carried our cumulative ack: no separate ACK needed for it — unless acks must be
+   * authenticated (E2EE), since the peer then believes only sealed ACK frames.
+   */
   piggybacked(): void {
-    if (this.receiver.ackDue) this.receiver.markAcked();
+    if (!this.e2ee.enabled && this.receiver.ackDue) this.receiver.markAcked();
   }
 
   /** A relayed bundle of frames from the hub. */
@@ -92,15 +100,25 @@ export class PeerInbound {
         return;
       case FrameKind.Unreliable: {
         const opened = this.e2ee.open(frame);
-        const deliver = (payload: Uint8Array | undefined): void => {
-          if (payload && this.host.live()) this.emitMessage({ flags: frame.flags, payload, timestamp: frame.timestamp, firstSeq: 0 }, path, false);
+        const deliver = (payload: Uint8Array | Dropped): void => {
+          if (!isDropped(payload) && this.host.live()) this.emitMessage({ flags: frame.flags, payload, timestamp: frame.timestamp, firstSeq: 0 }, path, false);
         };
         if (isPromise(opened)) void opened.then(deliver);
         else deliver(opened);
         return;
       }
-      case FrameKind.Ack:
-        this.host.acked(frame.ack, frame.epoch);
+      case FrameKind.Ack: {
+        const trusted = this.e2ee.trustAck(frame);
+        const apply = (ok: boolean): void => {
+          if (ok && this.host.live()) this.host.acked(frame.ack, frame.epoch);
+          else if (!ok) this.log.debug({ ack: frame.ack, sealed: frame.auth !== undefined }, 'ack not authenticated; ignored');
+        };
+        if (isPromise(trusted)) void trusted.then(apply);
+        else apply(trusted);
+        return;
+      }
+      case FrameKind.Nack:
+        this.host.refused(frame);
         return;
       case FrameKind.Ping:
         this.host.transmit(encodeFrame({ kind: FrameKind.Pong, nonce: frame.nonce, timestamp: frame.timestamp }), channel === 'reliable' && path === 'p2p' ? 'reliable' : 'unreliable');
@@ -133,16 +151,33 @@ export class PeerInbound {
   private openAndAccept(frame: DataFrame, path: LinkPath): Promise<void> | undefined {
     const opened = this.e2ee.open(frame);
     if (!isPromise(opened)) {
-      if (opened) this.onData(opened === frame.payload ? frame : { ...frame, payload: opened }, path);
+      if (isDropped(opened)) this.nack(frame, opened);
+      else this.onData(opened === frame.payload ? frame : { ...frame, payload: opened }, path);
       return undefined;
     }
     return opened.then((payload) => {
-      if (payload && this.host.live()) this.onData({ ...frame, payload }, path);
+      if (!this.host.live()) return;
+      if (isDropped(payload)) this.nack(frame, payload);
+      else this.onData({ ...frame, payload }, path);
     });
   }
 
+  /**
+   * Tells the sender, end to end, that we refused its frame (and why), so it can report it rather
+   * than resend into silence. At most one per reason per {@link NACK_INTERVAL_MS}: the sender resends.
+   */
+  private nack(frame: DataFrame, dropped: Dropped): void {
+    const now = Date.now();
+    if (now - (this.lastNackAt.get(dropped.reason) ?? Number.NEGATIVE_INFINITY) < NACK_INTERVAL_MS) return;
+    this.lastNackAt.set(dropped.reason, now);
+    this.host.transmit(encodeFrame({ kind: FrameKind.Nack, epoch: frame.epoch, seq: frame.seq, reason: dropped.reason }), 'reliable');
+  }
+
+  private readonly lastNackAt = new Map<number, number>();
+
   private onData(frame: DataFrame, path: LinkPath): void {
-    if (frame.ack > 0) this.host.acked(frame.ack);
+    // With E2EE only sealed ACK frames count (the DATA header's ack is not authenticated).
+    if (frame.ack > 0 && !this.e2ee.enabled) this.host.acked(frame.ack);
     const { deliver, reset } = this.receiver.accept(frame);
     if (reset) {
       // Chunks of a message from the old sequence space must not be joined to the new one's.
@@ -174,8 +209,18 @@ export class PeerInbound {
     const epoch = this.receiver.peerEpoch;
     if (epoch === undefined || !this.host.live()) return;
     // Acks are tiny and idempotent: send them even when nothing new, it heals a lost one.
-    this.host.transmit(encodeFrame({ kind: FrameKind.Ack, epoch, ack: this.receiver.cumulativeAck }), 'reliable');
+    const ack = this.receiver.cumulativeAck;
     this.receiver.markAcked();
+    const auth = this.e2ee.sealAck(epoch, ack);
+    if (auth === null) {
+      this.host.transmit(encodeFrame({ kind: FrameKind.Ack, epoch, ack }), 'reliable');
+      return;
+    }
+    const send = (bytes: Uint8Array): void => {
+      if (this.host.live()) this.host.transmit(encodeFrame({ kind: FrameKind.Ack, epoch, ack, auth: bytes }), 'reliable');
+    };
+    if (isPromise(auth)) auth.then(send, () => undefined);
+    else send(auth);
   }
 
   private emitMessage(m: AssembledMessage, path: LinkPath, reliable: boolean): void {

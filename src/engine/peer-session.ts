@@ -8,7 +8,7 @@
  * ciphers come through {@link PeerE2ee}.
  */
 import { ErrorCode, RtcAgentError } from '../errors.js';
-import { BUNDLE_ENTRY_OVERHEAD_BYTES, DATA_HEADER_BYTES, FrameFlag, FrameKind, encodeFrame } from '../protocol/frames.js';
+import { BUNDLE_ENTRY_OVERHEAD_BYTES, DATA_HEADER_BYTES, FrameFlag, FrameKind, NackReason, encodeFrame } from '../protocol/frames.js';
 import type { IceServer, Participant, SignalPayload } from '../protocol/room-contract.js';
 import { randomUint32 } from './bytes.js';
 import {
@@ -21,7 +21,7 @@ import {
   HEARTBEAT_MISSES,
 } from './constants.js';
 import type { EngineLogger } from './log.js';
-import { PeerE2ee, isPromise, type FrameCipher, type RoomE2ee } from './peer-e2ee.js';
+import { NACK_MEANING, PeerE2ee, isPromise, type FrameCipher, type RoomE2ee } from './peer-e2ee.js';
 import { PeerInbound } from './peer-inbound.js';
 import { P2PNegotiator } from './p2p-negotiator.js';
 import type { LinkChannel, PeerLinkFactory } from './peer-link.js';
@@ -48,6 +48,8 @@ export interface PeerSink {
   /** Messages with the System flag (file transfer), never shown to the application. */
   system(message: ReceivedMessage): void;
   pathChanged(peer: PeerSession, from: PeerPath, to: PeerPath, reason: string): void;
+  /** The peer told us, end to end, that it refused what we sent (NACK). */
+  refused(peer: PeerSession, code: ErrorCode, reason: string): void;
   error(err: RtcAgentError): void;
 }
 
@@ -85,6 +87,8 @@ export class PeerSession {
   /** Woken when the window, the P2P buffer or the path may have changed. */
   private readonly writable = new Waiters();
   private readonly inbound: PeerInbound;
+  /** Refusal reasons already reported since the peer last accepted something. */
+  private readonly reportedRefusals = new Set<number>();
   private lastHeard = Date.now();
   private pingNonce = 0;
   private lastPingAt = 0;
@@ -113,7 +117,16 @@ export class PeerSession {
         live: () => !this.closed,
         heard: () => (this.lastHeard = Date.now()),
         acked: (ack, epoch) => {
-          if ((epoch === undefined || epoch === this.epoch) && this.sender.onAck(ack) > 0) this.writable.wake();
+          if ((epoch !== undefined && epoch !== this.epoch) || this.sender.onAck(ack) === 0) return;
+          this.reportedRefusals.clear(); // it accepts again: a later refusal is news
+          this.writable.wake();
+        },
+        refused: (nack) => {
+          if (nack.epoch !== this.epoch || this.reportedRefusals.has(nack.reason)) return;
+          this.reportedRefusals.add(nack.reason);
+          const meaning = NACK_MEANING[nack.reason as NackReason] ?? NACK_MEANING[NackReason.Unknown];
+          this.log.warn({ code: meaning.code, seq: nack.seq }, `peer refused what we sent: ${meaning.reason}`);
+          ctx.sink.refused(this, meaning.code, meaning.reason);
         },
         transmit: (bytes, channel) => this.transmit(bytes, channel),
         sink: ctx.sink,

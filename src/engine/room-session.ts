@@ -17,13 +17,15 @@ import type { RoomE2ee } from './peer-e2ee.js';
 import type { PeerLinkFactory } from './peer-link.js';
 import { PeerSession, type PeerContext, type PeerSink } from './peer-session.js';
 import type { RoomInbound, RoomSignaling } from './signaling.js';
-import type { PathChange, PeerInfo, PeerJoined, PeerLeft, ReceivedMessage, SendOptions } from './types.js';
+import type { DeliveryRefused, PathChange, PeerInfo, PeerJoined, PeerLeft, ReceivedMessage, SendOptions } from './types.js';
 
 export interface RoomEvents extends FileEvents {
   message: [message: ReceivedMessage];
   'peer-joined': [peer: PeerJoined];
   'peer-left': [peer: PeerLeft];
   'path-changed': [change: PathChange];
+  /** A peer refused what we sent it (end to end); see DeliveryRefused. */
+  'delivery-refused': [refusal: DeliveryRefused];
   error: [error: RtcAgentError];
   /** The room is closed (left, or the agent closed). */
   close: [];
@@ -106,6 +108,9 @@ export class RoomSession extends Emitter<RoomEvents> implements RoomInbound {
       pathChanged: (peer, from, to, reason) => {
         this.log.info({ peer: peer.peerId, from, to, reason }, 'path changed');
         this.emit('path-changed', { room: this.name, peerId: peer.peerId, name: peer.participant.name, from, to, reason });
+      },
+      refused: (peer, code, reason) => {
+        this.emit('delivery-refused', { room: this.name, peerId: peer.peerId, name: peer.participant.name, code, reason: `${peer.participant.name} ${reason}` });
       },
       error: (err) => this.emitError(err),
     };

@@ -87,3 +87,17 @@ export interface SendOptions {
   reliable?: boolean;
 }
 
+
+/**
+ * A peer told us, end to end, that it refused something we sent it (it could not open it: another
+ * room secret, other keys; or it requires E2EE and got plaintext). Nothing of it was delivered.
+ */
+export interface DeliveryRefused {
+  room: string;
+  peerId: string;
+  name: string;
+  /** The receiver's error code, e.g. RTC_ERR_E2EE_ROOM_SECRET_MISMATCH. */
+  code: string;
+  /** What the receiver said, in words: "<name> uses a different room secret; …". */
+  reason: string;
+}

@@ -8,12 +8,20 @@
  *
  *   DATA       kind 1  | flags u8 | epoch u32 | seq u32 | ack u32 | timestamp f64 | payload
  *   UNRELIABLE kind 2  | flags u8 | epoch u32 | timestamp f64 | payload
- *   ACK        kind 3  | epoch u32 (the receiver's view of the sender's epoch) | ack u32
+ *   ACK        kind 3  | epoch u32 (the receiver's view of the sender's epoch) | ack u32 | [auth]
  *   PING       kind 4  | nonce u32 | timestamp f64
  *   PONG       kind 5  | nonce u32 | timestamp f64 (echoed)
+ *   NACK       kind 6  | epoch u32 (as in ACK) | seq u32 | reason u8
  *
  * DATA frames of one message share its flags; all but the last carry MORE. `ack` piggybacks the
  * sender's cumulative ack of the other direction (0 = none).
+ *
+ * With E2EE an ACK carries `auth`, a seal of the (epoch, ack) pair (crypto/peer-cipher.ts), and
+ * only such acks count: a hub cannot pretend that something was delivered. Peers without E2EE
+ * send none (and decoders that predate it ignore the extra bytes). A NACK says "I refused your
+ * frame `seq`, for this reason" (a receiver that cannot open it: another room secret, other keys);
+ * it is never authenticated — a forged one can only make a sender report a failure, which a hub
+ * that drops frames can cause anyway.
  */
 import { ErrorCode, RtcAgentError } from '../errors.js';
 
@@ -25,6 +33,7 @@ export const FrameKind = {
   Ack: 3,
   Ping: 4,
   Pong: 5,
+  Nack: 6,
 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
@@ -62,7 +71,30 @@ export interface AckFrame {
   kind: typeof FrameKind.Ack;
   epoch: number;
   ack: number;
+  /** With E2EE: the seal that authenticates (epoch, ack). */
+  auth?: Uint8Array;
 }
+export interface NackFrame {
+  kind: typeof FrameKind.Nack;
+  epoch: number;
+  seq: number;
+  /** A {@link NackReason}; a value this version does not know (a newer peer's) reads as Unknown. */
+  reason: number;
+}
+
+/** Why a receiver refused a frame: each maps to the receiver's RtcAgentError code (engine/peer-e2ee.ts). */
+export const NackReason = {
+  Unknown: 0,
+  /** The receiver requires E2EE; the frame was not sealed. */
+  PlaintextRefused: 1,
+  /** The frame was sealed but the receiver does no E2EE. */
+  SealedUnreadable: 2,
+  RoomSecretMismatch: 3,
+  KeyMismatch: 4,
+  WrongRecipient: 5,
+  Forged: 6,
+} as const;
+export type NackReason = (typeof NackReason)[keyof typeof NackReason];
 export interface PingFrame {
   kind: typeof FrameKind.Ping;
   nonce: number;
@@ -73,7 +105,7 @@ export interface PongFrame {
   nonce: number;
   timestamp: number;
 }
-export type Frame = DataFrame | UnreliableFrame | AckFrame | PingFrame | PongFrame;
+export type Frame = DataFrame | UnreliableFrame | AckFrame | PingFrame | PongFrame | NackFrame;
 
 export const DATA_HEADER_BYTES = 22;
 export const UNRELIABLE_HEADER_BYTES = 14;
@@ -107,11 +139,21 @@ export function encodeFrame(frame: Frame): Uint8Array {
       return out;
     }
     case FrameKind.Ack: {
-      const out = new Uint8Array(9);
+      const out = new Uint8Array(9 + (frame.auth?.length ?? 0));
       const v = new DataView(out.buffer);
       v.setUint8(0, head(frame.kind));
       v.setUint32(1, frame.epoch);
       v.setUint32(5, frame.ack);
+      if (frame.auth) out.set(frame.auth, 9);
+      return out;
+    }
+    case FrameKind.Nack: {
+      const out = new Uint8Array(10);
+      const v = new DataView(out.buffer);
+      v.setUint8(0, head(frame.kind));
+      v.setUint32(1, frame.epoch);
+      v.setUint32(5, frame.seq);
+      v.setUint8(9, frame.reason);
       return out;
     }
     case FrameKind.Ping:
@@ -156,9 +198,15 @@ export function decodeFrame(bytes: Uint8Array): Frame {
     case FrameKind.Unreliable:
       need(UNRELIABLE_HEADER_BYTES);
       return { kind, flags: v.getUint8(1), epoch: v.getUint32(2), timestamp: v.getFloat64(6), payload: bytes.subarray(UNRELIABLE_HEADER_BYTES) };
-    case FrameKind.Ack:
+    case FrameKind.Ack: {
       need(9);
-      return { kind, epoch: v.getUint32(1), ack: v.getUint32(5) };
+      const ack: AckFrame = { kind, epoch: v.getUint32(1), ack: v.getUint32(5) };
+      if (bytes.length > 9) ack.auth = bytes.subarray(9);
+      return ack;
+    }
+    case FrameKind.Nack:
+      need(10);
+      return { kind, epoch: v.getUint32(1), seq: v.getUint32(5), reason: v.getUint8(9) };
     case FrameKind.Ping:
     case FrameKind.Pong:
       need(13);

@@ -20,6 +20,7 @@ import {
   type AckFrame,
   type DataFrame,
   type Frame,
+  type NackFrame,
   type PingFrame,
   type PongFrame,
   type UnreliableFrame,
@@ -51,10 +52,20 @@ const unreliableFrame: fc.Arbitrary<UnreliableFrame> = fc.record({
   timestamp: f64,
   payload,
 });
-const ackFrame: fc.Arbitrary<AckFrame> = fc.record({ kind: fc.constant(FrameKind.Ack), epoch: u32, ack: u32 });
+const ackFrame: fc.Arbitrary<AckFrame> = fc.oneof(
+  fc.record({ kind: fc.constant(FrameKind.Ack), epoch: u32, ack: u32 }),
+  // With E2EE an ACK carries the seal of (epoch, ack) behind it.
+  fc.record({ kind: fc.constant(FrameKind.Ack), epoch: u32, ack: u32, auth: fc.uint8Array({ minLength: 1, maxLength: 64 }) }),
+);
+const nackFrame: fc.Arbitrary<NackFrame> = fc.record({
+  kind: fc.constant(FrameKind.Nack),
+  epoch: u32,
+  seq: u32,
+  reason: fc.integer({ min: 0, max: 255 }),
+});
 const pingFrame: fc.Arbitrary<PingFrame> = fc.record({ kind: fc.constant(FrameKind.Ping), nonce: u32, timestamp: f64 });
 const pongFrame: fc.Arbitrary<PongFrame> = fc.record({ kind: fc.constant(FrameKind.Pong), nonce: u32, timestamp: f64 });
-const anyFrame: fc.Arbitrary<Frame> = fc.oneof(dataFrame, unreliableFrame, ackFrame, pingFrame, pongFrame);
+const anyFrame: fc.Arbitrary<Frame> = fc.oneof(dataFrame, unreliableFrame, ackFrame, pingFrame, pongFrame, nackFrame);
 
 /** Encoded size of a frame, from the layout documented in frames.ts. */
 function sizeOf(frame: Frame): number {
@@ -64,7 +75,9 @@ function sizeOf(frame: Frame): number {
     case FrameKind.Unreliable:
       return UNRELIABLE_HEADER_BYTES + frame.payload.length;
     case FrameKind.Ack:
-      return 9;
+      return 9 + (frame.auth?.length ?? 0);
+    case FrameKind.Nack:
+      return 10;
     case FrameKind.Ping:
     case FrameKind.Pong:
       return 13;
@@ -246,7 +259,7 @@ describe('decodeFrame on bad input', () => {
     expect(err.message).toContain(`speaks ${FRAME_VERSION}`);
   });
 
-  it.each([0, 6, 7, 15])('unknown kind %i names it', (kind) => {
+  it.each([0, 7, 15])('unknown kind %i names it', (kind) => {
     const bytes = new Uint8Array(64);
     bytes[0] = (FRAME_VERSION << 4) | kind;
     expect(protocolError(() => decodeFrame(bytes)).message).toContain(`unknown kind ${kind}`);

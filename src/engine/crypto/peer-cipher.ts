@@ -115,6 +115,20 @@ export class PeerCipher {
     return sealed;
   }
 
+  /**
+   * Authenticates an ACK: a seal of nothing, under the UNRELIABLE counter space, with the acked
+   * (epoch, ack) as extra AAD — so a hub cannot make up an ack (claim a delivery), and an ack can
+   * pass neither for an UNRELIABLE frame nor for another ack (each counter opens once).
+   */
+  sealAck(epoch: number, ack: number): MaybePromise<Uint8Array> {
+    return this.sealUnreliable({ flags: FrameFlag.Encrypted, epoch, timestamp: 0 }, EMPTY, ackAad(epoch, ack));
+  }
+
+  /** Checks an ACK's `auth`; the value is empty plaintext, what matters is that it opened. */
+  openAck(epoch: number, ack: number, auth: Uint8Array): MaybePromise<Uint8Array> {
+    return this.openUnreliable({ flags: FrameFlag.Encrypted, epoch, timestamp: 0, payload: auth }, ackAad(epoch, ack));
+  }
+
   /** Opens an UNRELIABLE frame; a replayed (or too old) one fails with E2EE_REPLAY. */
   openUnreliable(frame: UnreliableHeader & { payload: Uint8Array }, extraAad?: Uint8Array): MaybePromise<Uint8Array> {
     return openPayload(this.keys, FrameKind.Unreliable, frame, frame.payload, { replay: this.#replay, extraAad });
@@ -192,4 +206,16 @@ export class E2eeSession {
     }
     return cipher;
   }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** The extra AAD of an ACK's seal: a label, then the acked epoch and cumulative ack. */
+function ackAad(epoch: number, ack: number): Uint8Array {
+  const out = new Uint8Array(3 + 8);
+  out.set([0x61, 0x63, 0x6b]); // "ack"
+  const v = new DataView(out.buffer);
+  v.setUint32(3, epoch >>> 0);
+  v.setUint32(7, ack >>> 0);
+  return out;
 }
