@@ -191,13 +191,6 @@ export class ClusterRegistry implements RoomRegistry, RemoteRoute {
     return { rooms, members };
   }
 
-  /** Members this hub lists in its rooms, local and remote (for /healthz). */
-  viewedMembers(): number {
-    let n = 0;
-    for (const view of this.views.values()) n += view.size;
-    return n;
-  }
-
   // -------------------------------------------------------------- delivery
 
   broadcastRemote(room: string, from: string, record: string): number {
@@ -246,6 +239,13 @@ export class ClusterRegistry implements RoomRegistry, RemoteRoute {
     return new Promise((resolve) => waiters.push(resolve));
   }
 
+  private releasePressureOf(key: string): void {
+    const waiters = this.pressure.get(key);
+    if (!waiters) return;
+    this.pressure.delete(key);
+    for (const resolve of waiters) resolve();
+  }
+
   /** Releases everyone waiting on remote pressure (the backplane went away: nobody will say "drained"). */
   releasePressure(): void {
     const all = [...this.pressure.values()];
@@ -272,6 +272,8 @@ export class ClusterRegistry implements RoomRegistry, RemoteRoute {
       case 'joined':
       case 'left': {
         this.counters.membershipIn.inc();
+        // A connection that left (or whose hub died) will never say it drained.
+        if (envelope.kind === 'left' && this.pressure.size > 0) this.releasePressureOf(pressureKey(envelope.node, envelope.connectionId));
         const view = this.views.get(envelope.room);
         if (view) this.apply(view, view.applyEvent(envelope));
         return;
@@ -285,9 +287,7 @@ export class ClusterRegistry implements RoomRegistry, RemoteRoute {
         if (envelope.busy) {
           if (!this.pressure.has(key)) this.pressure.set(key, []);
         } else {
-          const waiters = this.pressure.get(key) ?? [];
-          this.pressure.delete(key);
-          for (const resolve of waiters) resolve();
+          this.releasePressureOf(key);
         }
         return;
       }

@@ -82,6 +82,8 @@ export class RedisLink extends EventEmitter<RedisLinkEvents> {
     this.subscriber = this.commands.duplicate({ name: `${options.clientName}:sub` });
     for (const client of [this.commands, this.subscriber]) {
       client.on('error', (err: Error) => {
+        // Every failed reconnect attempt reports one; the state change is what gets logged (warn).
+        if (this.connectedFlag || !this.everReady) options.log.debug({ err: err.message }, 'redis connection error');
         this.lastError = err;
         this.update();
       });
