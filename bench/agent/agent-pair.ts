@@ -39,25 +39,38 @@ export interface AgentPair extends Pipe {
   downloadDirB: string;
 }
 
-export async function openAgentPair(dist: Dist, name: string, o: AgentPairOptions): Promise<AgentPair> {
+export interface BenchAgentOptions {
+  hubUrl: string;
+  /** Working dir (identity file, downloads). */
+  dir: string;
+  e2ee: boolean;
+  native: boolean;
+  logLevel: 'warn' | 'error' | 'silent';
+  overrides?: Partial<AgentOptions>;
+}
+
+/** One bench agent: loopback ICE, no STUN, no RTC_AGENT_* from the shell, its own dir. */
+export async function makeBenchAgent(dist: Dist, name: string, o: BenchAgentOptions): Promise<Agent> {
   const { createAgent, createLogger } = dist.api;
-  const make = async (side: 'a' | 'b'): Promise<Agent> => {
-    const dir = path.join(o.dir, side);
-    await mkdir(path.join(dir, 'downloads'), { recursive: true });
-    const options: AgentOptions = {
-      hubUrl: o.hubUrl,
-      name: `${name}-${side}`,
-      iceBindAddress: '127.0.0.1',
-      stunServers: [],
-      tryNative: o.native,
-      downloadDir: path.join(dir, 'downloads'),
-      logger: createLogger({ level: o.logLevel, pretty: false }),
-      env: {},
-    };
-    if (o.e2ee) Object.assign(options, { enableE2ee: true, roomSecret: 'bench-room-secret', identityFile: path.join(dir, 'identity.json') });
-    Object.assign(options, o.agentOptions?.[side]);
-    return createAgent(options);
+  await mkdir(path.join(o.dir, 'downloads'), { recursive: true });
+  const options: AgentOptions = {
+    hubUrl: o.hubUrl,
+    name,
+    iceBindAddress: '127.0.0.1',
+    stunServers: [],
+    tryNative: o.native,
+    downloadDir: path.join(o.dir, 'downloads'),
+    logger: createLogger({ level: o.logLevel, pretty: false }),
+    env: {},
   };
+  if (o.e2ee) Object.assign(options, { enableE2ee: true, roomSecret: 'bench-room-secret', identityFile: path.join(o.dir, 'identity.json') });
+  Object.assign(options, o.overrides);
+  return createAgent(options);
+}
+
+export async function openAgentPair(dist: Dist, name: string, o: AgentPairOptions): Promise<AgentPair> {
+  const make = (side: 'a' | 'b'): Promise<Agent> =>
+    makeBenchAgent(dist, `${name}-${side}`, { hubUrl: o.hubUrl, dir: path.join(o.dir, side), e2ee: o.e2ee, native: o.native, logLevel: o.logLevel, ...(o.agentOptions?.[side] ? { overrides: o.agentOptions[side] } : {}) });
   const a = await make('a');
   let b: Agent | undefined;
   try {
@@ -111,4 +124,31 @@ export async function openAgentPair(dist: Dist, name: string, o: AgentPairOption
     await Promise.all([a.close({ flushMs: 0 }), b?.close({ flushMs: 0 })]);
     throw err;
   }
+}
+
+/**
+ * The same pair, sending with `reliable: false` (the agent's unordered, no-retransmit channel on
+ * P2P; fire-and-forget frames on the relay). Receive callbacks are the pair's own.
+ */
+export function unreliablePipe(pair: AgentPair): Pipe {
+  return {
+    name: `${pair.name}/unreliable`,
+    get onA() {
+      return pair.onA;
+    },
+    set onA(fn) {
+      pair.onA = fn;
+    },
+    get onB() {
+      return pair.onB;
+    },
+    set onB(fn) {
+      pair.onB = fn;
+    },
+    send: (data) => pair.roomA.send(data, { to: pair.idB, reliable: false }),
+    sendBack: (data) => pair.roomB.send(data, { to: pair.idA, reliable: false }),
+    drain: (ms) => pair.drain(ms),
+    info: () => pair.info(),
+    close: () => pair.close(),
+  };
 }

@@ -169,6 +169,56 @@ export async function rttRound(pipe: Pipe, payload: Uint8Array, warmup: number, 
   return out;
 }
 
+/**
+ * Ping-pong over a channel that may lose messages (unreliable): each ping carries its number in
+ * its first 4 bytes, an echo of an earlier ping is ignored, and a ping with no echo within
+ * `perTripTimeoutMs` counts as lost instead of failing the round.
+ */
+export async function lossyRttRound(pipe: Pipe, payload: Uint8Array, warmup: number, samples: number, perTripTimeoutMs = 500): Promise<{ samplesUs: number[]; lost: number }> {
+  if (payload.byteLength < 4) throw new Error('lossyRttRound: payload must be at least 4 bytes');
+  const ping = new Uint8Array(payload);
+  const view = new DataView(ping.buffer, ping.byteOffset, ping.byteLength);
+  let waitingFor = -1;
+  let arrived: (() => void) | null = null;
+  const echoErrors: unknown[] = [];
+  pipe.onB = (d) => {
+    const p = pipe.sendBack(d);
+    if (p) p.catch((err: unknown) => echoErrors.push(err));
+  };
+  pipe.onA = (d) => {
+    if (d.byteLength < 4 || new DataView(d.buffer, d.byteOffset, d.byteLength).getUint32(0) !== waitingFor) return;
+    const a = arrived;
+    arrived = null;
+    a?.();
+  };
+  const out: number[] = [];
+  let lost = 0;
+  try {
+    for (let i = 0; i < warmup + samples; i++) {
+      waitingFor = i;
+      view.setUint32(0, i);
+      const back = new Promise<void>((resolve) => (arrived = resolve));
+      const t = performance.now();
+      const p = pipe.send(ping);
+      if (p) await p;
+      const ok = await withTimeout(back, perTripTimeoutMs, 'echo').then(
+        () => true,
+        () => false,
+      );
+      const us = (performance.now() - t) * 1000;
+      if (i >= warmup) {
+        if (ok) out.push(us);
+        else lost++;
+      }
+      if (echoErrors.length) throw new Error(`${pipe.name}: echo failed: ${String(echoErrors[0])}`);
+    }
+  } finally {
+    pipe.onA = null;
+    pipe.onB = null;
+  }
+  return { samplesUs: out, lost };
+}
+
 export function sha256File(file: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const h = createHash('sha256');

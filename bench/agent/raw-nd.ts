@@ -2,7 +2,8 @@
  * The baseline: two bare node-datachannel PeerConnections in this process, one reliable ordered
  * DataChannel, ICE on loopback only (bindAddress 127.0.0.1, no STUN), signals handed over directly
  * on a later turn. The sender respects bufferedAmount high/low water marks with the native
- * bufferedAmountLow event, as in NATIVE-FACTS.md. Pitfalls handled as documented there: remote
+ * bufferedAmountLow event, as in NATIVE-FACTS.md. `unreliable: true` makes that one channel unordered
+ * with no retransmits (the agent's `rtc-agent/unreliable` settings). Pitfalls handled as documented there: remote
  * candidates are queued until the remote description is set, every callback body is guarded
  * (a throw inside a native callback aborts the process), and onClosed is registered before close.
  */
@@ -32,7 +33,14 @@ function guard(body: () => void): void {
   }
 }
 
-export async function openRawPair(binding: AvailableNativeBinding, name: string, timeoutMs = 10_000): Promise<Pipe> {
+export interface RawPairOptions {
+  /** Unordered, maxRetransmits 0, like the agent's unreliable channel. */
+  unreliable?: boolean;
+  timeoutMs?: number;
+}
+
+export async function openRawPair(binding: AvailableNativeBinding, name: string, options: RawPairOptions = {}): Promise<Pipe> {
+  const timeoutMs = options.timeoutMs ?? 10_000;
   const config = { iceServers: [], bindAddress: '127.0.0.1', maxMessageSize: 256 * 1024 };
   const a: Side = { pc: new binding.api.PeerConnection(`${name}-a`, config), dc: null, remoteSet: false, pending: [] };
   const b: Side = { pc: new binding.api.PeerConnection(`${name}-b`, config), dc: null, remoteSet: false, pending: [] };
@@ -96,7 +104,7 @@ export async function openRawPair(binding: AvailableNativeBinding, name: string,
         await new Promise((r) => setTimeout(r, 5));
       }
     },
-    info: () => ({ highWaterBytes: RAW_HIGH_WATER_BYTES, lowWaterBytes: RAW_LOW_WATER_BYTES }),
+    info: () => ({ highWaterBytes: RAW_HIGH_WATER_BYTES, lowWaterBytes: RAW_LOW_WATER_BYTES, unreliable: options.unreliable === true }),
     async close() {
       for (const side of [a, b]) {
         guard(() => side.dc?.close());
@@ -136,7 +144,7 @@ export async function openRawPair(binding: AvailableNativeBinding, name: string,
         check();
       }),
     );
-    const dc = a.pc.createDataChannel('bench', {});
+    const dc = a.pc.createDataChannel('bench', options.unreliable ? { unordered: true, maxRetransmits: 0 } : {});
     attach(a, dc, (d) => pipe.onA?.(d));
     dc.setBufferedAmountLowThreshold(RAW_LOW_WATER_BYTES);
     dc.onBufferedAmountLow(() =>

@@ -21,6 +21,8 @@ export function ratioOf(row: ResultRow, of: string, to: string): number | null {
 
 function formatNumber(value: number | null | undefined): string {
   if (value === null || value === undefined || Number.isNaN(value)) return '—';
+  // Counts (failures, retries, links) read as integers, not 0.000.
+  if (Number.isInteger(value)) return Math.abs(value) >= 1000 ? value.toLocaleString('en-US') : String(value);
   const abs = Math.abs(value);
   if (abs >= 1000) return Math.round(value).toLocaleString('en-US');
   if (abs >= 100) return value.toFixed(0);

@@ -41,6 +41,11 @@ export interface BenchContext {
   quick: boolean;
   /** `--cpu-prof`: directory where server children should write V8 CPU profiles, else null. */
   cpuProfileDir: string | null;
+  /**
+   * `--previous <dist dir>`: another build of rtc-agent (e.g. the last commit before a rewrite,
+   * built in a temp dir) that benches which support it measure side by side with today's; else null.
+   */
+  previousDist: string | null;
   /** `--scenario <id>` (repeatable): run only these scenarios of each bench; empty = all. */
   scenarios: string[];
   /** Progress lines (stderr), so stdout holds only the tables. */
