@@ -11,11 +11,9 @@
  * over after a fixed delay standing in for the hub's latency. Setups of the two subjects alternate.
  */
 import { loadDist } from '../agent/dist.js';
-import type { AvailableNativeBinding, Logger } from '../agent/dist.js';
-import { withTimeout } from '../lib/async.js';
+import { loadNativeLink, nativeLinkSetup, type LinkSetup } from '../agent/native-link-pair.js';
 import { round, summarize, type LatencySummary } from '../lib/stats.js';
 import type { BenchContext, BenchModule, BenchResult, ResultRow } from '../lib/types.js';
-import type { NativeLink as NativeLinkClass } from '../../src/transport/native/index.js';
 
 const SUBJECTS = ['answerer-server', 'lib-default'] as const;
 type Subject = (typeof SUBJECTS)[number];
@@ -30,58 +28,7 @@ const DELAYS_MS = [0, 30] as const;
 const SLOW_SETUP_MS = 500;
 const SETUP_TIMEOUT_MS = 15_000;
 
-interface Setup {
-  ms: number | null;
-  error?: string;
-}
-
-type NativeModule = { NativeLink: typeof NativeLinkClass };
-
-async function loadNativeLink(): Promise<NativeModule> {
-  return (await import(new URL('../../dist/transport/native/index.js', import.meta.url).href)) as NativeModule;
-}
-
-async function setupOnce(mod: NativeModule, binding: AvailableNativeBinding, log: Logger, subject: Subject, delayMs: number, n: number): Promise<Setup> {
-  const make = (role: 'offerer' | 'answerer'): NativeLinkClass =>
-    new mod.NativeLink({
-      binding,
-      role,
-      sessionId: `bench-${n}`,
-      iceServers: [],
-      bindAddress: '127.0.0.1',
-      iceTransportPolicy: 'all',
-      answerAsDtlsServer: subject === 'answerer-server',
-      log,
-    });
-  const offerer = make('offerer');
-  const answerer = make('answerer');
-  const wire = (from: NativeLinkClass, to: NativeLinkClass): void => {
-    from.on('signal', (signal) => {
-      if (delayMs > 0) setTimeout(() => to.handleSignal(signal), delayMs);
-      else setImmediate(() => to.handleSignal(signal));
-    });
-  };
-  wire(offerer, answerer);
-  wire(answerer, offerer);
-  const opened = (link: NativeLinkClass): Promise<void> =>
-    new Promise((resolve, reject) => {
-      link.once('open', () => resolve());
-      link.once('close', (reason) => reject(new Error(reason)));
-    });
-  const both = Promise.all([opened(offerer), opened(answerer)]);
-  const t0 = performance.now();
-  answerer.start();
-  offerer.start();
-  try {
-    await withTimeout(both, SETUP_TIMEOUT_MS, `${subject} setup ${n}`);
-    return { ms: performance.now() - t0 };
-  } catch (err) {
-    return { ms: null, error: (err as Error).message };
-  } finally {
-    offerer.close();
-    answerer.close();
-  }
-}
+type Setup = LinkSetup;
 
 export const dtlsRoleBench: BenchModule = {
   name: 'dtls-role',
@@ -100,7 +47,7 @@ export const dtlsRoleBench: BenchModule = {
         if (ctx.scenarios.length > 0 && !ctx.scenarios.includes(id)) continue;
         const bySubject: Record<Subject, Setup[]> = { 'answerer-server': [], 'lib-default': [] };
         for (let n = 0; n < setups; n++) {
-          for (const subject of SUBJECTS) bySubject[subject].push(await setupOnce(mod, status, log, subject, delayMs, n));
+          for (const subject of SUBJECTS) bySubject[subject].push(await nativeLinkSetup(mod, status, log, { answerAsDtlsServer: subject === 'answerer-server', delayMs, sessionId: `bench-${n}`, timeoutMs: SETUP_TIMEOUT_MS }));
         }
         raw[id] = bySubject;
         ctx.log(`${id}: ${SUBJECTS.map((s) => `${s} ${bySubject[s].map((x) => (x.ms === null ? 'fail' : Math.round(x.ms))).join(',')}`).join(' | ')}`);
