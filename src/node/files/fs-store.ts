@@ -84,9 +84,15 @@ class PathSource implements FileSource {
     return this.digest;
   }
 
+  /** Resolves once the descriptor is closed (destroy() alone closes it a little later). */
   async close(): Promise<void> {
+    const stream = this.stream;
+    if (!stream || stream.closed) return;
+    // Not events.once(): it rejects on the AbortError an early break leaves on the stream.
+    const closed = new Promise<void>((resolve) => stream.once('close', () => resolve()));
     // An iteration given up early (break) already destroyed it; destroy() is idempotent.
-    this.stream?.destroy();
+    stream.destroy();
+    await closed;
   }
 }
 
