@@ -151,4 +151,31 @@ describeWithRedis('Redis outage', (redis) => {
     await a.invoke('Relay', 'r', joinedC.self.peerId, 'YWdhaW4=');
     expect((await atC)[2]).toBe('YWdhaW4=');
   });
+
+  it('does not hang on a Redis that stops answering (SIGSTOP): a Join completes on its hub, and is shared once Redis thaws', async () => {
+    const [h1, h2] = await useCluster(redis().url, 2);
+    const a = await connectClient(h1!.url);
+    const c = await connectClient(h2!.url);
+    await a.invoke('Join', 'r', { agentKey: AGENT_KEY_A });
+    const listed = nextCall(a, 'PeerJoined');
+    await c.invoke('Join', 'r', { agentKey: AGENT_KEY_C });
+    await listed;
+    const cHearsD = nextCall(c, 'PeerJoined', BACK_MS);
+    redis().pause();
+    try {
+      const d = await connectClient(h1!.url);
+      const aHearsD = nextCall(a, 'PeerJoined', BACK_MS);
+      // Redis answers nothing: after the command timeout the member is listed on this hub.
+      const joinedD = await d.invoke('Join', 'r', { agentKey: AGENT_KEY_D });
+      expect((await aHearsD)[1].peerId).toBe(joinedD.self.peerId);
+      const atD = nextCall(d, 'Relayed');
+      await a.invoke('Relay', 'r', joinedD.self.peerId, 'ZnJvemVu');
+      expect((await atD)[2]).toBe('ZnJvemVu');
+      redis().resume();
+      // The join script was queued, not lost: it runs now and the other hub hears of D.
+      expect((await cHearsD)[1].peerId).toBe(joinedD.self.peerId);
+    } finally {
+      redis().resume();
+    }
+  });
 });

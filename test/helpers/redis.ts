@@ -118,6 +118,16 @@ export class RedisServer {
     await this.end('SIGKILL');
   }
 
+  /** Freezes the server (SIGSTOP): connections stay open, nothing is answered. */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  /** Thaws a paused server (SIGCONT). */
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
   /** Stops the server (SIGTERM). */
   async stop(): Promise<void> {
     await this.end('SIGTERM');
@@ -147,6 +157,7 @@ export class RedisServer {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.resume();
     await this.end('SIGKILL');
     rmSync(this.dir, { recursive: true, force: true });
   }

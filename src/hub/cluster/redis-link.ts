@@ -28,6 +28,17 @@ const PING_INTERVAL_MS = 5_000;
  * a few MB in flight keep loopback and LAN links busy without letting a fast sender fill memory.
  */
 export const DEFAULT_PUBLISH_HIGH_WATER_BYTES = 4 * 1024 * 1024;
+/**
+ * A script or command Redis has not answered after this long fails (it may still run later): a
+ * Redis that hangs without closing its socket (frozen, swapping) must not hold a Join, a negotiate
+ * or a resync for the minutes TCP takes to notice. Scripts take microseconds; 5 s is only trouble.
+ */
+export const DEFAULT_REDIS_COMMAND_TIMEOUT_MS = 5_000;
+/**
+ * Negotiate and connect wait at most this for the shared negotiate record: past it a client
+ * connects to this hub alone (as without a cluster) rather than waiting on a hung Redis.
+ */
+export const DEFAULT_NEGOTIATE_STORE_TIMEOUT_MS = 1_000;
 
 type Client = ReturnType<typeof createClient>;
 
@@ -139,26 +150,26 @@ export class RedisLink extends EventEmitter<RedisLinkEvents> {
     await Promise.all(Object.values(SCRIPTS).map((s) => this.commands.scriptLoad(s.source)));
   }
 
-  /** Runs a script; its answer as an array of strings. Rejects while disconnected. */
+  /** Runs a script; its answer as an array of strings. Rejects while disconnected or after the command timeout. */
   async run(name: ScriptName, args: string[]): Promise<string[]> {
     const script: LuaScript = SCRIPTS[name];
     try {
-      return asStrings(await this.commands.evalSha(script.sha1, { arguments: args }));
+      return asStrings(await deadline(this.commands.evalSha(script.sha1, { arguments: args }), name));
     } catch (err) {
       if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
       // Someone flushed the script cache: EVAL loads it again.
-      return asStrings(await this.commands.eval(script.source, { arguments: args }));
+      return asStrings(await deadline(this.commands.eval(script.source, { arguments: args }), name));
     }
   }
 
-  /** SET key value PX ttl; rejects while disconnected. */
+  /** SET key value PX ttl (negotiate records); rejects while disconnected or after 1 s. */
   async setWithTtl(key: string, value: string, ttlMs: number): Promise<void> {
-    await this.commands.set(key, value, { expiration: { type: 'PX', value: ttlMs } });
+    await deadline(this.commands.set(key, value, { expiration: { type: 'PX', value: ttlMs } }), 'SET', DEFAULT_NEGOTIATE_STORE_TIMEOUT_MS);
   }
 
-  /** GETDEL: takes a value so that only one caller gets it. */
+  /** GETDEL: takes a value so that only one caller gets it; rejects while disconnected or after 1 s. */
   async take(key: string): Promise<string | null> {
-    const value = await this.commands.getDel(key);
+    const value = await deadline(this.commands.getDel(key), 'GETDEL', DEFAULT_NEGOTIATE_STORE_TIMEOUT_MS);
     return typeof value === 'string' ? value : null;
   }
 
@@ -250,6 +261,18 @@ export class RedisLink extends EventEmitter<RedisLinkEvents> {
     this.publishWaiters = [];
     for (const resolve of waiters) resolve();
   }
+}
+
+/** `promise`, or a rejection once Redis took longer than the command timeout to answer it. */
+function deadline<T>(promise: Promise<T>, what: string, ms = DEFAULT_REDIS_COMMAND_TIMEOUT_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Redis did not answer ${what} within ${ms} ms`)), ms);
+    timer.unref();
+  });
+  // A late answer (or failure) of the command itself must not become an unhandled rejection.
+  promise.catch(() => undefined);
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 function asStrings(reply: unknown): string[] {
