@@ -1,9 +1,12 @@
 /** Process hygiene and settings: exits by itself, agents in one process stay independent, clear errors. */
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { createAgent, derivePeerId } from '../../src/index.js';
 import { useHub } from '../helpers/hub.js';
 import { inbox, p2pTo, spawnChildAgent, testAgentOptions, useAgent } from '../helpers/agents.js';
 import { within } from '../helpers/wait.js';
+
+const TRACK_TIMERS = fileURLToPath(new URL('../fixtures/track-timers.cjs', import.meta.url));
 
 describe('lifecycle', () => {
   it('a native agent process exits by itself after close()', async () => {
@@ -18,6 +21,29 @@ describe('lifecycle', () => {
     await child.next((e) => e.event === 'closed');
     // Closing every channel before the connection lets the process go by itself (native-notes.md,
     // "Closing and exit"); the bound only turns a hang into a clear failure.
+    expect(await within(child.exit, 20_000, 'the child to exit by itself after close()')).toBe(0);
+  });
+
+  it('leaves no timer behind once close() resolved, after using P2P and the relay', async () => {
+    const hub = await useHub();
+    const p2pPeer = await useAgent(hub.url);
+    const relayPeer = await useAgent(hub.url, { tryNative: false });
+    const rooms = [await p2pPeer.join('timers'), await relayPeer.join('timers')];
+    const child = spawnChildAgent({ RTC_AGENT_HUB_URL: hub.url, ROOM: 'timers', ECHO: '1', NODE_OPTIONS: `--require ${TRACK_TIMERS}` });
+    const ready = await child.next((e) => e.event === 'ready');
+    await p2pTo(p2pPeer, 1);
+    const echoes = [inbox(p2pPeer), inbox(relayPeer)];
+    await rooms[0]!.send('over p2p', { to: ready.peerId });
+    await rooms[1]!.send('over the relay', { to: ready.peerId });
+    await Promise.all(echoes.map((box) => box.waitFor(1)));
+    expect(echoes.map((box) => box.messages[0]!.path)).toEqual(['p2p', 'relay']);
+    child.command({ cmd: 'close' });
+    const closed = await child.next((e) => e.event === 'closed');
+    // Once close() resolved, the only timer left may be ws's close-handshake guard (cleared as soon
+    // as the hub answers the close). The SignalR client's stateful-reconnect ack timer, which held
+    // the process ~1 s, must be gone, and so must every timer of the agent's own.
+    const timers = (closed.timers as string[]).filter((t) => !/WebSocket\.close/.test(t));
+    expect(timers).toEqual([]);
     expect(await within(child.exit, 20_000, 'the child to exit by itself after close()')).toBe(0);
   });
 
