@@ -3,16 +3,16 @@
 /// <reference lib="dom" />
 /**
  * The browser chat page against CLI agents: Debian's Chromium (driven by playwright-core) loads the
- * page the hub serves, joins a room with the browser's own RTCPeerConnection and the official
- * SignalR browser bundle, and chats with an agent in a child process — P2P (the browser offering
- * and answering), and over the hub relay when the agent's native binding cannot load.
+ * page the hub serves — UI on the library's browser build (/rtc-agent.js: the engine Node runs,
+ * with RTCPeerConnection links and the bundled SignalR client) — joins a room and chats with an
+ * agent in a child process: P2P (the browser offering and answering), and over the hub relay when
+ * the agent's native binding cannot load; E2EE with matching fingerprints, room secrets.
  *
  * Also, without a browser: the hub serves exactly the page's files (the import graph of
  * /web/page.js, nothing else, no traversal) and says clearly when they are not built.
  *
- * Needs `npm run build` first (the page's modules are tsc's output in dist/). Chromium keeps ICE on
- * loopback: --allow-loopback-in-peer-connection, no STUN, mDNS host names off (libdatachannel
- * cannot resolve `.local` candidates).
+ * Needs `npm run build` first (esbuild bundles the page and the library into dist/). Chromium keeps
+ * ICE on loopback (see ./chromium.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -21,19 +21,18 @@ import type { AddressInfo } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { describe, expect, it, onTestFailed, onTestFinished } from 'vitest';
 import { deriveRoomKey } from '../../src/crypto/index.js';
 import { derivePeerId } from '../../src/protocol/peer-id.js';
 import { SIGNALR_BUNDLE_PATH, WEB_MODULES, WebAssets } from '../../src/hub/web-page.js';
 import { spawnChildAgent, type ChildAgent } from '../helpers/agents.js';
 import { useHub } from '../helpers/hub.js';
+import { CHROMIUM, HAS_CHROMIUM, useBrowser } from './chromium.js';
 
 /** Only a loopback interface here (a test network namespace): see the two-page test. */
 const browserToBrowser: 'p2p' | 'relay' = Object.keys(networkInterfaces()).every((name) => name === 'lo') ? 'relay' : 'p2p';
 
-const CHROMIUM = '/usr/bin/chromium';
-const HAS_CHROMIUM = existsSync(CHROMIUM);
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 const BUILT = existsSync(fileURLToPath(new URL('../../dist/web/page.js', import.meta.url)));
 
@@ -163,27 +162,6 @@ describe.skipIf(!BUILT)('the hub serves the chat page', () => {
 });
 
 // ------------------------------------------------------------------------------------ Chromium
-
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  // ICE on loopback only, with real addresses (no mDNS `.local` names the agent cannot resolve).
-  '--allow-loopback-in-peer-connection',
-  '--disable-features=WebRtcHideLocalIpsWithMdns',
-];
-
-/** Chromium in a fresh temporary profile (playwright's launch() makes and removes it), closed after the test. */
-async function useBrowser(): Promise<Browser> {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 20_000 });
-  onTestFinished(() => browser.close());
-  return browser;
-}
 
 interface ChatPage {
   page: Page;
