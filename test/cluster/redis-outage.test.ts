@@ -10,7 +10,7 @@ import { expect, it } from 'vitest';
 import type { Hub } from '../../src/index.js';
 import { AGENT_KEY_A, AGENT_KEY_B, connectClient, nextCall, record, until } from '../helpers/hub.js';
 import { waitUntil } from '../helpers/wait.js';
-import { rawRedis } from './processes.js';
+import { rawRedis, spawnHub } from './processes.js';
 import { describeWithRedis, testPrefix, useCluster } from './support.js';
 
 const AGENT_KEY_C = 'agent-key-cccccccccccccccc';
@@ -132,25 +132,30 @@ describeWithRedis('Redis outage', (redis) => {
 
   it('writes back the members of a hub the cluster took for dead (a stalled process), and they are reachable again', async () => {
     const prefix = testPrefix();
-    const [h1, h2] = await useCluster(redis().url, 2, {}, prefix);
+    const [h1] = await useCluster(redis().url, 1, {}, prefix);
+    // A real process, so that it can stall (SIGSTOP) past the node timeout with its sockets open.
+    const h2 = await spawnHub(['--redis', redis().url, '--redis-prefix', prefix]);
     const a = await connectClient(h1!.url);
-    const c = await connectClient(h2!.url);
+    const c = await connectClient(h2.url, { serverTimeoutMs: 120_000 });
     await a.invoke('Join', 'r', { agentKey: AGENT_KEY_A });
     const listed = nextCall(a, 'PeerJoined');
     const joinedC = await c.invoke('Join', 'r', { agentKey: AGENT_KEY_C });
     await listed;
     const left = nextCall(a, 'PeerLeft', BACK_MS);
-    const back = nextCall(a, 'PeerJoined', BACK_MS);
-    // What a hub whose event loop stalled past the node timeout looks like to the others.
-    const raw = await rawRedis(redis().url);
-    await raw.zAdd(`{${prefix}}:nodes`, { score: 0, value: h2!.cluster!.node });
-    expect(await left).toEqual(['r', joinedC.self.peerId, 'disconnected']);
-    // Its next heartbeat finds it was dropped and writes its members back.
-    expect((await back)[1].peerId).toBe(joinedC.self.peerId);
+    h2.child.kill('SIGSTOP');
+    try {
+      expect(await left).toEqual(['r', joinedC.self.peerId, 'disconnected']);
+      const back = nextCall(a, 'PeerJoined', BACK_MS);
+      h2.child.kill('SIGCONT');
+      // Its next heartbeat finds it was dropped and writes its members back.
+      expect((await back)[1].peerId).toBe(joinedC.self.peerId);
+    } finally {
+      h2.child.kill('SIGCONT');
+    }
     const atC = nextCall(c, 'Relayed');
     await a.invoke('Relay', 'r', joinedC.self.peerId, 'YWdhaW4=');
     expect((await atC)[2]).toBe('YWdhaW4=');
-  });
+  }, 90_000);
 
   it('does not hang on a Redis that stops answering (SIGSTOP): a Join completes on its hub, and is shared once Redis thaws', async () => {
     const [h1, h2] = await useCluster(redis().url, 2);
