@@ -28,7 +28,7 @@ const ALLOWED: Record<string, string[]> = {
   // The browser build of the library: the engine with browser seams.
   browser: ['engine', 'transport', 'signaling', 'protocol', 'base'],
   // Browser code (served by the hub as files, never imported by it): only modules free of Node APIs.
-  web: ['browser', 'engine', 'protocol', 'room', 'base'],
+  web: ['browser', 'protocol', 'base'],
   cli: ['daemon', 'agent', 'node', 'room', 'engine', 'transport', 'signaling', 'crypto', 'protocol', 'hub', 'base'],
   index: ['daemon', 'agent', 'node', 'room', 'engine', 'transport', 'signaling', 'crypto', 'protocol', 'hub', 'base'],
 };
