@@ -10,6 +10,7 @@ import { DEFAULT_P2P_RETRY_BASE_MS, DEFAULT_P2P_RETRY_MAX_MS } from './constants
 import type { EngineLogger } from './log.js';
 import type { LinkChannel, PeerLink, PeerLinkFactory } from './peer-link.js';
 import type { P2PState } from './peer-path.js';
+import { unref } from './timers.js';
 
 /** What the negotiator needs from its peer session. */
 export interface NegotiatorHost {
@@ -218,9 +219,4 @@ export class P2PNegotiator {
     this.transition({ kind: 'closed' }, reason);
     link?.close(reason);
   }
-}
-
-/** Timers must not keep a process alive (Node); browsers' timers have no unref. */
-export function unref(timer: ReturnType<typeof setTimeout>): void {
-  (timer as { unref?: () => void }).unref?.();
 }

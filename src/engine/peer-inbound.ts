@@ -10,7 +10,7 @@ import { ACK_EVERY_FRAMES, DEFAULT_ACK_DELAY_MS } from './constants.js';
 import type { EngineLogger } from './log.js';
 import { decodeMessage } from './message-codec.js';
 import { isDropped, isPromise, type Dropped, type PeerE2ee } from './peer-e2ee.js';
-import { unref } from './p2p-negotiator.js';
+import { unref } from './timers.js';
 import type { LinkChannel, LinkPath } from './peer-link.js';
 import type { PeerSink } from './peer-session.js';
 import type { AssembledMessage, MessageAssembler, ReliableReceiver } from './reliable.js';

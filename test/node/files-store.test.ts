@@ -8,12 +8,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { sanitizeFileName as engineSanitize } from '../../src/engine/files/file-name.js';
 import { ErrorCode } from '../../src/errors.js';
 import { FsFileStore } from '../../src/node/files/fs-store.js';
-import { sanitizeFileName as utilSanitize } from '../../src/util/file-names.js';
 
 const tempDir = (): string => mkdtempSync(join(tmpdir(), 'rtc-store-'));
 const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
@@ -145,20 +143,6 @@ describe('FsFileStore sources', () => {
 });
 
 describe("the engine's name sanitiser", () => {
-  it('gives the names src/util/file-names.ts gives, for any name', () => {
-    const arbitrary = fc.oneof(
-      fc.string({ unit: 'binary', maxLength: 300 }),
-      // Long names with dots and spaces near the cut, where shortening keeps the extension.
-      fc.tuple(fc.string({ unit: 'grapheme', minLength: 150, maxLength: 260 }), fc.constantFrom('', '.txt', '.tar.gz', '. x', `.${'e'.repeat(30)}`)).map(([a, b]) => a + b),
-    );
-    fc.assert(
-      fc.property(arbitrary, (name) => {
-        expect(engineSanitize(name)).toBe(utilSanitize(name));
-      }),
-      { numRuns: 3000 },
-    );
-  });
-
   it('shortens a megabyte-long name at once', () => {
     const name = `${'é'.repeat(1_000_000)}.txt`;
     const safe = engineSanitize(name);

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { numberedName, pathInside, sanitizeFileName } from '../../src/util/file-names.js';
+import { sanitizeFileName } from '../../src/engine/files/file-name.js';
+import { numberedName, pathInside } from '../../src/util/file-names.js';
 
 describe('sanitizeFileName', () => {
   it.each([

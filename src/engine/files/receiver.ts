@@ -7,7 +7,7 @@
  * only when size and SHA-256 match.
  */
 import type { EngineLogger } from '../log.js';
-import { unref } from '../p2p-negotiator.js';
+import { unref } from '../timers.js';
 import { sanitizeFileName } from './file-name.js';
 import { OFFER_ID_PATTERN, remoteReason, type FileFailCode } from './file-wire.js';
 import type { IncomingFileSlot, IncomingFileSlots } from './incoming-file-slots.js';
