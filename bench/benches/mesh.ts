@@ -1,0 +1,173 @@
+/**
+ * mesh: how long a room of N agent processes takes to become a full P2P mesh. N processes
+ * (agent/mesh-member.ts, one agent each) connect to one hub first; then all are told to join one
+ * room at the same moment (t0), and each reports when it lists every other member and when all of
+ * them are on P2P. Mesh formation = the last member's "all on P2P" − t0. Bounded per mesh; a mesh
+ * that is not complete by then is reported with how many of its links came up.
+ */
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { startServerChild, type ServerChild } from '../lib/child.js';
+import { machineBusyMs } from '../lib/cpu.js';
+import { round, summarize } from '../lib/stats.js';
+import type { BenchContext, BenchModule, BenchResult, ResultRow } from '../lib/types.js';
+import { startWorker, type WorkerHandle } from '../lib/worker.js';
+
+const HUB_SERVER = fileURLToPath(new URL('../servers/hub-server.ts', import.meta.url));
+const MEMBER = fileURLToPath(new URL('../agent/mesh-member.ts', import.meta.url));
+/** Processes started at once: each compiles the bench through tsx and loads the build. */
+const START_BATCH = 4;
+
+interface MemberStats {
+  peers: number;
+  p2p: number;
+  p2pFailures: number;
+  rssBytes: number;
+  heapUsedBytes: number;
+}
+
+interface MeshRun {
+  members: number;
+  startMs: number;
+  t0: number;
+  joinedMs: number[];
+  seenAllMs: (number | null)[];
+  meshedMs: (number | null)[];
+  complete: boolean;
+  timeoutMs: number;
+  stats: (MemberStats | null)[];
+  otherPct: number | null;
+  error?: string;
+}
+
+async function meshOnce(ctx: BenchContext, hub: ServerChild, n: number, timeoutMs: number): Promise<MeshRun> {
+  const workers: WorkerHandle[] = [];
+  const run: MeshRun = { members: n, startMs: 0, t0: 0, joinedMs: [], seenAllMs: Array(n).fill(null), meshedMs: Array(n).fill(null), complete: false, timeoutMs, stats: [], otherPct: null };
+  const room = `mesh-${n}`;
+  try {
+    const s0 = performance.now();
+    for (let i = 0; i < n; i += START_BATCH) {
+      await Promise.all(
+        Array.from({ length: Math.min(START_BATCH, n - i) }, async (_, k) => {
+          const w = await startWorker(MEMBER, `mesh-${n}-${i + k}`, { stderrPrefix: null, startTimeoutMs: 60_000 });
+          workers.push(w);
+          await w.call('connect', { hubUrl: hub.url, name: `m${i + k}` }, 60_000);
+        }),
+      );
+      ctx.log(`  mesh-${n}: ${workers.length}/${n} processes connected`);
+    }
+    run.startMs = round(performance.now() - s0, 0);
+    let remaining = n;
+    let done!: () => void;
+    const allMeshed = new Promise<void>((resolve) => (done = resolve));
+    workers.forEach((w, i) =>
+      w.onEvent((name, data) => {
+        const at = (data as { at: number }).at - run.t0;
+        if (name === 'seen-all') run.seenAllMs[i] = round(at, 1);
+        if (name === 'meshed' && run.meshedMs[i] === null) {
+          run.meshedMs[i] = round(at, 1);
+          if (--remaining === 0) done();
+        }
+      }),
+    );
+    const m0 = machineBusyMs();
+    run.t0 = performance.timeOrigin + performance.now();
+    const wall0 = performance.now();
+    const joins = await Promise.all(workers.map((w) => w.call<{ startedAt: number; joinedAt: number }>('join', { room, expect: n - 1 }, timeoutMs)));
+    run.joinedMs = joins.map((j) => round(j.joinedAt - run.t0, 1));
+    const progress = setInterval(() => ctx.log(`  mesh-${n}: ${n - remaining}/${n} members on P2P to all others after ${Math.round((performance.now() - wall0) / 1000)} s`), 5_000);
+    try {
+      const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), Math.max(0, timeoutMs - (performance.now() - wall0))).unref());
+      run.complete = (await Promise.race([allMeshed.then(() => 'ok' as const), timer])) === 'ok';
+    } finally {
+      clearInterval(progress);
+    }
+    const m1 = machineBusyMs();
+    // Whole-machine busy %, members and hub included: with n processes forming links, that is the point.
+    run.otherPct = m0 === null || m1 === null ? null : round(((m1 - m0) / (performance.now() - wall0)) * 100, 1);
+    run.stats = await Promise.all(workers.map((w) => w.call<MemberStats>('stats', { room }, 10_000).catch(() => null)));
+  } catch (err) {
+    run.error = err instanceof Error ? err.message : String(err);
+    ctx.log(`  mesh-${n}: FAILED ${run.error}`);
+  } finally {
+    await Promise.all(workers.map((w) => w.stop(15_000)));
+  }
+  return run;
+}
+
+async function run(ctx: BenchContext): Promise<BenchResult> {
+  const sizes = ctx.quick ? [4, 8] : [8, 16, 32];
+  const chosen = ctx.scenarios.length ? sizes.filter((n) => ctx.scenarios.includes(`mesh-${n}`)) : sizes;
+  if (chosen.length === 0) throw new Error(`no scenario matches ${ctx.scenarios.join(', ')}; have ${sizes.map((n) => `mesh-${n}`).join(', ')}`);
+  const runs: MeshRun[] = [];
+  let hub: ServerChild | undefined;
+  try {
+    hub = await startServerChild(HUB_SERVER, { args: ['--max-peers', '64'] });
+    ctx.log(`hub: ${hub.url} (pid ${hub.pid})`);
+    for (const n of chosen) {
+      // Links to form grow as n²; the bound grows with them (and with a loaded 2-core machine).
+      const timeoutMs = Math.max(30_000, n * n * 150);
+      ctx.log(`mesh-${n}: ${n} agent processes, ${(n * (n - 1)) / 2} links, bound ${Math.round(timeoutMs / 1000)} s`);
+      const r = await meshOnce(ctx, hub, n, timeoutMs);
+      runs.push(r);
+      const last = Math.max(...r.meshedMs.map((x) => x ?? Number.NaN));
+      ctx.log(`mesh-${n}: ${r.complete ? `complete after ${Math.round(last)} ms` : 'NOT complete'}`);
+    }
+  } finally {
+    await hub?.stop();
+  }
+
+  const rows: ResultRow[] = [];
+  const metric = (scenario: string, name: string, unit: string, value: number | null, informational = false, higherIsBetter = false): ResultRow => ({
+    scenario,
+    metric: name,
+    unit,
+    higherIsBetter,
+    ...(informational ? { informational } : {}),
+    values: { agent: value === null || !Number.isFinite(value) ? null : value },
+  });
+  for (const r of runs) {
+    const id = `mesh-${r.members}`;
+    const links = (r.members * (r.members - 1)) / 2;
+    const p2pSides = r.stats.reduce((n, s) => n + (s?.p2p ?? 0), 0);
+    const meshed = r.meshedMs.filter((x): x is number => x !== null);
+    const seen = r.seenAllMs.filter((x): x is number => x !== null);
+    const rss = r.stats.flatMap((s) => (s ? [s.rssBytes / 1024 / 1024] : []));
+    rows.push(
+      metric(id, 'every member on P2P to all (mesh formed)', 'ms', r.complete ? round(Math.max(...meshed), 1) : null),
+      metric(id, 'median member on P2P to all', 'ms', meshed.length ? round(summarize(meshed).p50, 1) : null),
+      metric(id, 'every member lists all others', 'ms', seen.length === r.members ? round(Math.max(...seen), 1) : null),
+      metric(id, 'slowest join()', 'ms', r.joinedMs.length ? round(Math.max(...r.joinedMs), 1) : null),
+      metric(id, 'links on P2P (both ends)', `of ${links}`, round(p2pSides / 2, 1), true, true),
+      metric(id, 'P2P retries (all members)', 'count', r.stats.reduce((n, s) => n + (s?.p2pFailures ?? 0), 0), true),
+      metric(id, 'member RSS, median', 'MiB', rss.length ? round(summarize(rss).p50, 1) : null, true),
+      metric(id, 'processes started + connected', 'ms', r.startMs, true),
+      metric(id, 'machine busy during formation', '% core', r.otherPct, true),
+    );
+  }
+  const notes = [
+    'agent: one agent per process (bench/agent/mesh-member.ts, dist/, loopback ICE, E2EE off), all on one hub (child process, --max-peers 64). Processes are started and connected first; then every member is told to join the same room at t0 (IPC, back to back), and reports with its own wall clock when it lists every other member and when all of them are on P2P.',
+    `Each mesh has n(n-1)/2 links, so the offerers negotiate them all at once; bound per mesh: max(30 s, n² × 150 ms). A mesh not complete within it shows "—" and how many links came up.`,
+    `On this machine all n processes, the hub and the bench share ${os.cpus().length} cores: mesh-32 is 32 Node processes plus 496 PeerConnection pairs, so its time is mostly CPU contention. "machine busy" is the whole machine's CPU (members included) during formation.`,
+  ];
+  for (const r of runs) {
+    if (r.error) notes.push(`FAILED mesh-${r.members}: ${r.error}`);
+    else if (!r.complete) notes.push(`mesh-${r.members}: not complete after ${r.timeoutMs / 1000} s (${r.meshedMs.filter((x) => x !== null).length}/${r.members} members had all peers on P2P).`);
+  }
+  return {
+    name: 'mesh',
+    title: 'Mesh formation: N agent processes join one room, time until every agent reports P2P to every other',
+    subjects: ['agent'],
+    baseline: 'agent',
+    ratios: [],
+    rows,
+    raw: { runs },
+    notes,
+  };
+}
+
+export const meshBench: BenchModule = {
+  name: 'mesh',
+  description: 'mesh formation for 8/16/32 agent processes in one room: time until every agent reports P2P to every other; scenarios mesh-8, mesh-16, mesh-32',
+  run,
+};
