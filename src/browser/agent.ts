@@ -68,17 +68,16 @@ export class BrowserAgent extends AgentCore {
       nativeReason,
       hub,
     );
-    try {
-      await hub.connect(options.signal);
-    } catch (err) {
+    // A hub that cannot be reached leaves nothing behind: no connection retrying in the background.
+    await hub.connect(options.signal).catch(async (err: unknown) => {
       await hub.close();
       throw err;
-    }
-    log.info({ hub: hub.url, native: agent.native }, 'agent connected');
+    });
+    log.info({ hub: hub.url, native: agent.native, e2ee: e2ee !== undefined }, 'browser agent connected');
     return agent;
   }
 
-  /** The hub connected to now (after a failover, another of the configured ones). */
+  /** Which of the configured hubs the agent is on now (failover moves it). */
   get hubUrl(): string {
     return this.hub.url;
   }

@@ -201,7 +201,10 @@ export class WebAssets {
       sendText(res, 404, `${path} is not built: run \`npm run build\` (esbuild bundles the page and the library into dist/)`);
       return;
     }
-    await this.sendFile(res, file, head);
+    // The library bundle is public code with nothing secret in it: any origin may import it as a
+    // module (module scripts are fetched with CORS). Connecting to the hub is another matter: that
+    // is what --cors-origin allows.
+    await this.sendFile(res, file, head, path === BROWSER_BUNDLE_PATH ? { 'Access-Control-Allow-Origin': '*' } : {});
   }
 
   private async findBuilt(relative: string): Promise<string | undefined> {
@@ -227,7 +230,7 @@ export class WebAssets {
     return this.signalrPath;
   }
 
-  private async sendFile(res: ServerResponse, file: string, head: boolean): Promise<void> {
+  private async sendFile(res: ServerResponse, file: string, head: boolean, extra: Record<string, string> = {}): Promise<void> {
     let body: Buffer;
     try {
       body = await readFile(file);
@@ -235,7 +238,7 @@ export class WebAssets {
       sendText(res, 404, 'not found');
       return;
     }
-    res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': 'text/javascript; charset=utf-8', 'Content-Length': body.length });
+    res.writeHead(200, { ...SECURITY_HEADERS, ...extra, 'Content-Type': 'text/javascript; charset=utf-8', 'Content-Length': body.length });
     res.end(head ? undefined : body);
   }
 }

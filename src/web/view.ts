@@ -72,30 +72,30 @@ export function logNotice(text: string, level: 'info' | 'warn' | 'error'): void 
   append(li);
 }
 
-export function logIncoming(m: ReceivedMessage): void {
+/** A message line: time, who, text, the path(s) it took, and a lock when it was sealed end to end. */
+function messageItem(direction: 'in' | 'out', at: number, who: string, text: string, paths: string[], encrypted: boolean): HTMLLIElement {
   const li = document.createElement('li');
   li.className = 'msg';
-  li.dataset.direction = 'in';
+  li.dataset.direction = direction;
+  li.dataset.encrypted = String(encrypted);
+  li.append(span('time', timeOf(at)), span('who', who), span('text', text));
+  for (const p of new Set(paths)) li.append(pathBadge(p));
+  if (encrypted) li.append(lock());
+  return li;
+}
+
+export function logIncoming(m: ReceivedMessage): void {
+  const body = m.kind === 'binary' ? `<${(m.data as Uint8Array).length} bytes>` : (m.text ?? '');
+  const li = messageItem('in', m.timestamp, `${m.name}:`, body, [m.path], m.encrypted);
   li.dataset.from = m.from;
   li.dataset.path = m.path;
-  li.dataset.encrypted = String(m.encrypted);
   li.dataset.reliable = String(m.reliable);
-  const body = m.kind === 'binary' ? `<${(m.data as Uint8Array).length} bytes>` : (m.text ?? '');
-  li.append(span('time', timeOf(m.timestamp)), span('who', `${m.name}:`), span('text', body), pathBadge(m.path));
-  if (m.encrypted) li.append(lock());
   append(li);
   scheduleRender(); // the peer's counters changed
 }
 
 export function logOutgoing(text: string, toName: string, paths: string[], encrypted: boolean): void {
-  const li = document.createElement('li');
-  li.className = 'msg';
-  li.dataset.direction = 'out';
-  li.dataset.encrypted = String(encrypted);
-  li.append(span('time', timeOf(Date.now())), span('who', `me → ${toName}:`), span('text', text));
-  for (const p of new Set(paths)) li.append(pathBadge(p));
-  if (encrypted) li.append(lock());
-  append(li);
+  append(messageItem('out', Date.now(), `me → ${toName}:`, text, paths, encrypted));
 }
 
 /** A verified incoming file: a download link to its object URL. */

@@ -1,8 +1,8 @@
 // The DOM for this program: page.evaluate() callbacks run in the page.
 /// <reference lib="dom" />
 /**
- * The browser build of the library as a web app uses it: a page of its own (not the chat page) on
- * the hub's origin imports `createAgent` from the bundle the hub serves (/rtc-agent.js, which is
+ * The browser build of the library as a web app uses it: a page of its own (not the chat page), on
+ * a site of its own, imports `createAgent` from the bundle the hub serves (/rtc-agent.js, which is
  * what `rtc-agent/browser` resolves to), creates an agent in Debian's Chromium, joins, and talks to
  * a CLI agent (`rtc-agent daemon` in a child process): over P2P, end-to-end encrypted with
  * fingerprints that match on both sides, reliable and unreliable messages both ways, and files
@@ -12,12 +12,14 @@
  * Needs `npm run build` (the bundle and the CLI in dist/).
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
-import { describe, expect, it, onTestFailed } from 'vitest';
+import { describe, expect, it, onTestFailed, onTestFinished } from 'vitest';
 import { fingerprint } from '../../src/engine/crypto/index.js';
 import { BROWSER_BUNDLE_PATH } from '../../src/hub/web-page.js';
 import { http, readEvents, startDaemonProc, useTmpDir, type EventReader } from '../daemon/helpers.js';
@@ -31,12 +33,12 @@ const BUILT = existsSync(BUNDLE) && existsSync(join(ROOT, 'dist/cli/main.js'));
 if (!HAS_CHROMIUM) console.warn(`rtc-agent/browser tests in Chromium skipped: ${CHROMIUM} is missing (apt-get install chromium)`);
 if (!BUILT) console.warn('rtc-agent/browser tests skipped: dist/browser/rtc-agent.js or the CLI is missing; run `npm run build` first');
 
-/** The web app: a module script importing the library the way any page would. */
-const APP_HTML = `<!doctype html>
+/** The web app: a module script importing the library (from `bundleUrl`) the way any page would. */
+const appHtml = (bundleUrl: string): string => `<!doctype html>
 <meta charset="utf-8">
 <title>a web app on rtc-agent/browser</title>
 <script type="module">
-import { createAgent, deleteStoredIdentity } from '${BROWSER_BUNDLE_PATH}';
+import { createAgent, deleteStoredIdentity } from '${bundleUrl}';
 const events = [];
 // JSON-safe copies of events (bytes as arrays; Blobs stay in the page, under their object URL).
 const plain = (x) => JSON.parse(JSON.stringify(x, (k, v) => (v instanceof Uint8Array ? Array.from(v) : v instanceof Blob ? { blob: v.size } : v)));
@@ -90,15 +92,22 @@ interface App {
   event(match: string, ms?: number): Promise<any>;
 }
 
-/** Opens the app at <hub origin>/app/ (served by the test through playwright, so it shares the hub's origin). */
-async function openApp(browser: Browser, origin: string): Promise<App> {
+/**
+ * Opens the app at `/app/`: on the hub's origin (served through playwright), or, with
+ * `ownSite`, from a web server of its own on another port (another origin: the app imports the
+ * bundle from the hub and connects across origins, as a web app on its own site does).
+ */
+async function openApp(browser: Browser, hubOrigin: string, ownSite = false): Promise<App> {
   const context = await browser.newContext();
   const page = await context.newPage();
   const lines: string[] = [];
   page.on('console', (m) => lines.push(`${m.type()}: ${m.text()}`));
   page.on('pageerror', (err) => lines.push(`pageerror: ${err.message}`));
-  await page.route(`${origin}/app/`, (route) => route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: APP_HTML }));
-  await page.goto(`${origin}/app/`, { timeout: 10_000 });
+  const html = appHtml(new URL(BROWSER_BUNDLE_PATH, hubOrigin).toString());
+  let appOrigin = hubOrigin;
+  if (ownSite) appOrigin = await useSite(html);
+  else await page.route(`${hubOrigin}/app/`, (route) => route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: html }));
+  await page.goto(`${appOrigin}/app/`, { timeout: 10_000 });
   await page.waitForFunction(() => (globalThis as { appReady?: boolean }).appReady === true, undefined, { timeout: 10_000 });
   return {
     page,
@@ -111,6 +120,17 @@ async function openApp(browser: Browser, origin: string): Promise<App> {
   };
 }
 
+/** A web app's own site: serves `html` at /app/ on 127.0.0.1 (a secure context, as WebCrypto needs); closed after the test. */
+async function useSite(html: string): Promise<string> {
+  const server = createServer((req, res) => {
+    if (req.url === '/app/') res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(html);
+    else res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
 function dumpOnFailure(app: () => App | undefined, daemon: { stderr(): string }, events: () => EventReader | undefined): void {
   onTestFailed(async () => {
     const page = app();
@@ -121,7 +141,7 @@ function dumpOnFailure(app: () => App | undefined, daemon: { stderr(): string },
 }
 
 describe.skipIf(!BUILT)('rtc-agent/browser, the package entry', () => {
-  it('resolves to the ESM bundle the hub serves, with types, and no Node built-ins inside', async () => {
+  it('resolves to the ESM bundle the hub serves (the chat page imports it too), with types, and no Node built-ins inside', async () => {
     const resolved = createRequire(import.meta.url).resolve('rtc-agent/browser');
     expect(resolved).toBe(BUNDLE);
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { exports: Record<string, { types: string; default: string }> };
@@ -134,17 +154,25 @@ describe.skipIf(!BUILT)('rtc-agent/browser, the package entry', () => {
     expect(bundle).toContain('HubConnectionBuilder');
     expect(bundle).not.toMatch(/^import\s/m);
     expect(bundle).not.toMatch(/["']node:[a-z]/);
+    // The chat page runs on this very bundle: its own script imports it and carries no copy.
+    const page = readFileSync(join(ROOT, 'dist/web/page.js'), 'utf8');
+    expect(page).toContain('from "../rtc-agent.js"');
+    expect(page.match(/^\/\/ (\S+)$/gm)?.filter((m) => !m.startsWith('// src/web/'))).toEqual([]);
     const hub = await useHub();
     const res = await fetch(new URL(BROWSER_BUNDLE_PATH, hub.url));
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    // Any site may import it as a module (module scripts are fetched with CORS).
+    expect(res.headers.get('access-control-allow-origin')).toBe('*');
     expect(await res.text()).toBe(bundle);
   });
 });
 
 describe.skipIf(!HAS_CHROMIUM || !BUILT)('a web app on rtc-agent/browser with a CLI agent (Chromium)', () => {
-  it('creates an agent and talks to `rtc-agent daemon`: P2P, E2EE with matching fingerprints, reliable and unreliable messages, files both ways', async () => {
-    const hub = await useHub();
+  it('a page on another origin creates an agent and talks to `rtc-agent daemon`: P2P, E2EE with matching fingerprints, reliable and unreliable messages, files both ways', async () => {
+    const browser = await useBrowser();
+    // The app's site is made after the hub (it needs the hub's address), so the hub allows any origin.
+    const hub = await useHub({ corsOrigins: ['*'] });
     const origin = new URL(hub.url).origin;
     const dir = useTmpDir();
     const downloads = join(dir, 'downloads');
@@ -159,10 +187,9 @@ describe.skipIf(!HAS_CHROMIUM || !BUILT)('a web app on rtc-agent/browser with a 
     const daemonId: string = status.body.rooms[0].self;
     const daemonFingerprint = await fingerprint(JSON.parse(readFileSync(identityFile, 'utf8')).publicKey);
 
-    const browser = await useBrowser();
-    app = await openApp(browser, origin);
-    // No hubUrl: the library takes /hub on the page's origin.
-    const me = await app.call<{ selfId: string; fingerprint: string; native: boolean; hubUrl: string }>('start', { name: 'web-app', e2ee: true }, 'webapp');
+    app = await openApp(browser, origin, true);
+    expect(await app.page.evaluate(() => location.origin)).not.toBe(origin);
+    const me = await app.call<{ selfId: string; fingerprint: string; native: boolean; hubUrl: string }>('start', { hubUrl: hub.url, name: 'web-app', e2ee: true }, 'webapp');
     expect(me).toMatchObject({ native: true, hubUrl: hub.url });
     expect(me.fingerprint).toMatch(/^([0-9A-F]{4} ){7}[0-9A-F]{4}$/);
 
@@ -232,7 +259,9 @@ describe.skipIf(!HAS_CHROMIUM || !BUILT)('a web app on rtc-agent/browser with a 
     const origin = new URL(hub.url).origin;
     const browser = await useBrowser();
     const app = await openApp(browser, origin);
-    const first = await app.call<{ fingerprint: string }>('start', { e2ee: { identity: 'stored' } }, 'stored');
+    // No hubUrl: the library takes /hub on the page's origin.
+    const first = await app.call<{ fingerprint: string; hubUrl: string }>('start', { e2ee: { identity: 'stored' } }, 'stored');
+    expect(first.hubUrl).toBe(hub.url);
     await app.call('close');
     await app.page.reload();
     await app.page.waitForFunction(() => (globalThis as { appReady?: boolean }).appReady === true, undefined, { timeout: 10_000 });

@@ -23,14 +23,6 @@ export class BrowserLinkFactory implements PeerLinkFactory {
   }
 
   create(link: PeerLinkOptions): PeerLink {
-    const o = this.options;
-    return new BrowserLink({
-      role: link.role,
-      sessionId: link.sessionId,
-      iceServers: link.iceServers,
-      log: o.log,
-      ...(o.iceTransportPolicy !== undefined ? { iceTransportPolicy: o.iceTransportPolicy } : {}),
-      ...(o.peerConnection !== undefined ? { peerConnection: o.peerConnection } : {}),
-    });
+    return new BrowserLink({ ...link, ...this.options });
   }
 }
