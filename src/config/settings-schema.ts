@@ -181,7 +181,7 @@ export const SPECS: SpecTable = {
     default: true,
     description: 'false: never send through the hub; sends wait for P2P and fail clearly on timeout.',
   },
-  logLevel: { kind: enumKind(LOG_LEVELS), default: 'info', description: 'Log level (logs go to stderr).' },
+  logLevel: { kind: enumKind(LOG_LEVELS), default: 'warn', description: 'Log level (logs go to stderr). warn: the library is quiet unless something is wrong; the CLI chooses per command.' },
   iceBindAddress: { kind: ipAddress, description: 'Bind ICE to this local address only (tests use 127.0.0.1).' },
   icePortRange: { kind: portRange, description: 'UDP port range for ICE, e.g. for a firewall rule.' },
   iceTransportPolicy: { kind: enumKind(['all', 'relay'] as const), default: 'all', description: '`relay` = use TURN only (needs turnUrl).' },

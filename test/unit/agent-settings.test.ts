@@ -68,7 +68,7 @@ describe('defaults', () => {
       heartbeatIntervalMs: 5000,
       tryNative: true,
       allowRelay: true,
-      logLevel: 'info',
+      logLevel: 'warn',
       iceTransportPolicy: 'all',
       enableE2ee: false,
       sendTimeoutMs: 30000,
@@ -130,7 +130,7 @@ describe('sources', () => {
     });
     expect(s.hubUrl).toEqual(DEFAULTS.hubUrl);
     expect(s.maxReconnectAttempts).toBe(3);
-    expect(s.logLevel).toBe('info');
+    expect(s.logLevel).toBe('warn');
     expect(s).not.toHaveProperty('accessToken');
   });
 
