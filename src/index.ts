@@ -7,4 +7,22 @@ export { derivePeerId } from './protocol/peer-id.js';
 export { createAgent, Agent, type AgentOptions, type AgentEvents, type Room, type RoomEvents, type SendOptions, type PathChange, type PeerLeft, type PeerInfo, type PeerJoined, type PeerJoinReason, type PeerPath, type ReceivedMessage, type DeliveryRefused } from './agent/index.js';
 export { loadSettings, resolveSettings, settingsTable, SETTINGS, type AgentSettings, type AgentSettingsInput } from './config/agent-settings.js';
 export type { FileOffer, FileProgress, FileReceived, FileFailed, FileSent } from './agent/index.js';
-export { startDaemon, type Daemon, type DaemonOptions } from './daemon/index.js';
+export {
+  eventJson,
+  peerJson,
+  type EventJson,
+  type EventJsonType,
+  type PeerJson,
+  type MessageEventJson,
+  type PeerJoinedEventJson,
+  type PeerLeftEventJson,
+  type PathChangedEventJson,
+  type DeliveryRefusedEventJson,
+  type FileOfferEventJson,
+  type FileProgressEventJson,
+  type FileReceivedEventJson,
+  type FileFailedEventJson,
+  type ErrorEventJson,
+  type HubEventJson,
+} from './agent/event-json.js';
+export { startDaemon, type Daemon, type DaemonOptions, type DaemonEvent, type DaemonOnlyEvent } from './daemon/index.js';

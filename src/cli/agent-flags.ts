@@ -1,14 +1,11 @@
 /**
- * The flags every agent-running command shares (chat, pipe, daemon, smoke, doctor), and their
- * translation into createAgent() options. Flags are the top settings layer (flags > env > file >
- * defaults); commander leaves unset flags undefined so lower layers show through.
+ * The flags every agent-running command shares (chat, pipe, daemon, smoke, doctor, config), and
+ * their translation into createAgent() options. Flags are the top settings layer (flags > env >
+ * file > defaults); commander leaves unset flags undefined so lower layers show through. Light on
+ * purpose: connecting an agent is start-agent.ts, loaded only when a command gets that far.
  */
-import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import { ErrorCode, RtcAgentError } from '../errors.js';
-import { createAgent, type Agent } from '../agent/index.js';
-import { defaultSettings, loadSettings, type AgentSettings, type AgentSettingsInput } from '../config/agent-settings.js';
-import type { CliContext } from './context.js';
+import type { AgentSettingsInput, SettingName } from '../config/agent-settings.js';
 import { collect, parseLogLevel, parsePositiveInt } from './parse.js';
 
 export interface AgentFlags {
@@ -68,8 +65,9 @@ export function addAgentFlags(cmd: Command): Command {
     .option('--room-secret <secret>', 'shared secret mixed into E2EE keys (prefer env RTC_AGENT_ROOM_SECRET or --room-secret-file)')
     .option('--room-secret-file <file>', 'read the room secret from this file (first line)')
     .option('--identity <file>', 'E2EE identity key file (created 0600 on first use)')
-    .option('--download-dir <dir>', 'where received files go (default ~/Downloads/rtc-agent)')
-    .option('--no-accept-files', 'refuse files peers send')
+    .option('--accept-files', 'accept files peers send (the CLI refuses them unless this or --download-dir is given; chat asks)')
+    .option('--no-accept-files', 'refuse every file, even with --download-dir (chat then does not ask)')
+    .option('--download-dir <dir>', 'accept files peers send, into this directory (default ~/Downloads/rtc-agent)')
     .option('--max-file-bytes <n>', 'largest file accepted', parsePositiveInt);
 }
 
@@ -100,42 +98,38 @@ export function settingsFromFlags(flags: AgentFlags): AgentSettingsInput {
   if (flags.roomSecret !== undefined) s.roomSecret = flags.roomSecret;
   if (flags.identity !== undefined) s.identityFile = flags.identity;
   if (flags.downloadDir !== undefined) s.downloadDir = flags.downloadDir;
-  if (flags.acceptFiles === false) s.acceptFiles = false;
+  // Naming a download directory is asking for files; an explicit --no-accept-files still wins.
+  if (flags.acceptFiles !== undefined) s.acceptFiles = flags.acceptFiles;
+  else if (flags.downloadDir !== undefined) s.acceptFiles = true;
   if (flags.maxFileBytes !== undefined) s.maxFileBytes = flags.maxFileBytes;
   return s;
 }
 
-/** Reads --room-secret-file (first line, trimmed); a secret on the command line shows up in `ps`. */
-async function readSecretFile(file: string): Promise<string> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new RtcAgentError(ErrorCode.CONFIG, `--room-secret-file: cannot read ${file}: ${(err as Error).message}`, { cause: err, details: { setting: 'roomSecret' } });
-  }
-  const secret = text.split(/\r?\n/)[0]?.trim() ?? '';
-  if (secret === '') throw new RtcAgentError(ErrorCode.CONFIG, `--room-secret-file: ${file} is empty`, { details: { setting: 'roomSecret' } });
-  return secret;
-}
-
-/**
- * Resolves settings (flags > env > file > defaults), makes the root logger at the resolved level,
- * and connects an agent. The one way CLI commands start an agent.
- */
-export async function startAgent(
-  ctx: CliContext,
-  flags: AgentFlags,
-  options: { overrides?: AgentSettingsInput; defaults?: Partial<AgentSettings> } = {},
-): Promise<Agent> {
-  const fromFlags = settingsFromFlags(flags);
-  if (flags.roomSecretFile !== undefined) fromFlags.roomSecret = await readSecretFile(flags.roomSecretFile);
-  const settings = await loadSettings({
-    options: { ...fromFlags, ...options.overrides },
-    configFile: flags.config,
-    optionsLabel: 'flags',
-    // A command's own defaults (e.g. quieter logs for a terminal UI) sit below env and file.
-    defaults: { ...defaultSettings(), ...options.defaults },
-  });
-  const logger = ctx.logger(settings.logLevel);
-  return createAgent({ ...settings, logger, env: {} });
-}
+/** The flag that sets each setting, so an error names what the user typed (`--hub`, not `hubUrl`). */
+export const FLAG_OF_SETTING: Partial<Record<SettingName, string>> = {
+  hubUrl: '--hub',
+  name: '--name',
+  accessToken: '--token',
+  accessTokenFile: '--access-token-file',
+  logLevel: '--log-level',
+  stunServers: '--stun',
+  turnUrl: '--turn-url',
+  turnUsername: '--turn-username',
+  turnPassword: '--turn-password',
+  iceConnectionTimeoutMs: '--ice-timeout',
+  iceBindAddress: '--ice-bind-address',
+  icePortRange: '--ice-port-range',
+  iceTransportPolicy: '--ice-transport-policy',
+  tryNative: '--no-native',
+  allowRelay: '--no-relay',
+  reliable: '--unreliable',
+  heartbeatIntervalMs: '--heartbeat-interval',
+  maxReconnectAttempts: '--reconnect-attempts',
+  sendTimeoutMs: '--send-timeout',
+  enableE2ee: '--e2ee',
+  roomSecret: '--room-secret',
+  identityFile: '--identity',
+  downloadDir: '--download-dir',
+  acceptFiles: '--accept-files',
+  maxFileBytes: '--max-file-bytes',
+};

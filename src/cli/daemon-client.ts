@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { Command, Option } from 'commander';
-import { daemonTokenPath, defaultDaemonDir, defaultSocketPath, readTokenFile } from '../daemon/index.js';
+import { daemonTokenPath, defaultDaemonDir, defaultSocketPath, readTokenFile } from '../daemon/paths.js';
 import { ErrorCode, RtcAgentError, parseErrorCode } from '../errors.js';
 import type { CliContext } from './context.js';
 import { ExitCode } from './exit-codes.js';

@@ -1,13 +1,31 @@
 /** Formatting for people reading a terminal. Untrusted text never reaches it raw. */
+import { stripVTControlCharacters } from 'node:util';
 import type { PeerInfo } from '../agent/index.js';
 
 /**
- * Removes control characters (escape sequences could rewrite the screen or the title), bidi
- * overrides and other invisible troublemakers from text a peer sent; keeps tabs.
+ * Makes text a peer sent safe to print: whole escape sequences go first (Node's own
+ * stripVTControlCharacters, so `ESC]0;title BEL` leaves nothing behind), then every control
+ * character left (a lone ESC could still start one), bidi overrides and other invisible
+ * troublemakers; tabs stay.
  */
 export function cleanForTerminal(text: string): string {
   // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g, '');
+  return stripVTControlCharacters(text).replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g, '');
+}
+
+/**
+ * Left-aligned columns two spaces apart, optionally with a rule under the header; ends with a
+ * newline. The one table of every report (peers, doctor, smoke, config).
+ */
+export function formatTable(headers: string[], rows: string[][], options: { rule?: boolean } = {}): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  const rule = options.rule ? [line(widths.map((w) => '-'.repeat(w)))] : [];
+  return `${[line(headers), ...rule, ...rows.map(line)].join('\n')}\n`;
 }
 
 export function formatTime(ms: number): string {
@@ -26,9 +44,7 @@ export function formatPeersTable(peers: PeerInfo[]): string {
     ...(withKeys ? [p.fingerprint ? shortFingerprint(p.fingerprint) : 'no e2ee'] : []),
   ]);
   const head = ['peer', 'name', 'path', 'rtt', 'native', ...(withKeys ? ['fingerprint'] : [])];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
-  return [line(head), ...rows.map(line)].join('\n');
+  return formatTable(head, rows).trimEnd();
 }
 
 /** The first three groups of a fingerprint: enough to spot a change at a glance (/verify shows all). */

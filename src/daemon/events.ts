@@ -4,10 +4,9 @@
  * goes far over it) is disconnected, so a slow reader can never hold up the agent or the others.
  */
 import type { ServerResponse } from 'node:http';
-import type { Agent } from '../agent/index.js';
+import type { Agent, PeerInfo } from '../agent/index.js';
+import { eventJson, peerJson, type EventJson, type EventJsonType, type PeerJson } from '../agent/event-json.js';
 import type { Logger } from '../log/logger.js';
-import type { PathChange, PeerInfo, PeerLeft, ReceivedMessage } from '../engine/types.js';
-import type { FileFailed, FileReceived } from '../engine/files/types.js';
 
 /** Bytes a client may have queued (unread) before it is dropped: ~1,000 small messages. */
 export const DEFAULT_EVENT_CLIENT_BUFFER_BYTES = 1024 * 1024;
@@ -18,104 +17,28 @@ const EVENT_CLIENT_HARD_CAP_FACTOR = 4;
 /** A heartbeat line this often keeps idle proxies and `curl --max-time` users informed. */
 export const DEFAULT_EVENT_HEARTBEAT_MS = 15_000;
 
-/** The peer fields events and `/peers` show. */
-export interface PeerSummary {
-  room: string;
-  peer: string;
-  name: string;
-  native: boolean;
-  path: PeerInfo['path'];
-  p2p: PeerInfo['p2p'];
-  rttMs: number | null;
-  bytesSent: number;
-  bytesReceived: number;
-  messagesSent: number;
-  messagesReceived: number;
-  p2pFailures: number;
-  lastHeardMs: number;
-  /** The peer's E2EE fingerprint, or null without E2EE. */
-  fingerprint: string | null;
-  e2ee: boolean;
-}
+/** A peer as `/peers` and `ready` show it: the same shape as in `peer-joined` events. */
+export type PeerSummary = PeerJson;
 
-/** One line of the stream. `ts` is the daemon's clock in ms since the epoch. */
-export type DaemonEvent =
-  | { type: 'ready'; ts: number; pid: number; rooms: string[]; peers: PeerSummary[] }
-  | {
-      type: 'message';
-      ts: number;
-      room: string;
-      from: string;
-      name: string;
-      kind: ReceivedMessage['kind'];
-      /** Text and JSON messages: the text. */
-      text?: string;
-      /** JSON messages: the parsed value. */
-      json?: unknown;
-      /** Binary messages: the bytes, base64. */
-      base64?: string;
-      id: string;
-      path: ReceivedMessage['path'];
-      reliable: boolean;
-      encrypted: boolean;
-      /** The sender's clock. */
-      sentAt: number;
-    }
-  | { type: 'peer-joined'; ts: number; room: string; peer: string; name: string; native: boolean; path: PeerInfo['path'] }
-  | { type: 'peer-left'; ts: number; room: string; peer: string; name: string; reason: string }
-  | { type: 'path-changed'; ts: number; room: string; peer: string; name: string; path: PathChange['to']; previousPath: PathChange['from']; reason: string }
+/** Lines only the daemon's stream has, besides the agent's events (docs/events.md). */
+export type DaemonOnlyEvent =
+  | { type: 'ready'; ts: number; pid: number; rooms: string[]; peers: PeerJson[] }
   | { type: 'room'; ts: number; room: string; state: 'joined' | 'left' }
-  | { type: 'hub'; ts: number; state: string }
-  | { type: 'error'; ts: number; code: string; message: string }
-  | { type: 'file-received'; ts: number; room: string; from: string; name: string; path: string; size: number; sha256: string }
-  | { type: 'file-failed'; ts: number; room: string; peer: string; name: string; direction: 'send' | 'receive'; reason: string }
   | { type: 'heartbeat'; ts: number }
   | { type: 'closing'; ts: number };
 
+/** One line of the stream: an agent event in its one JSON shape ({@link eventJson}), or a daemon line. */
+export type DaemonEvent = EventJson | DaemonOnlyEvent;
+
 export type DaemonEventType = DaemonEvent['type'];
 
+/** Agent events every client gets (unless it filters); `file-progress` only when asked for by type. */
+const STREAMED: readonly EventJsonType[] = ['message', 'peer-joined', 'peer-left', 'path-changed', 'delivery-refused', 'file-offer', 'file-received', 'file-failed', 'error', 'hub'];
+/** Too frequent for every client: one line per 64 KiB chunk-step of every transfer. */
+const ON_REQUEST: readonly EventJsonType[] = ['file-progress'];
+
 export function summarizePeer(room: string, p: PeerInfo): PeerSummary {
-  return {
-    room,
-    peer: p.peerId,
-    name: p.name,
-    native: p.native,
-    path: p.path,
-    p2p: p.p2p,
-    rttMs: p.rttMs ?? null,
-    bytesSent: p.bytesSent,
-    bytesReceived: p.bytesReceived,
-    messagesSent: p.messagesSent,
-    messagesReceived: p.messagesReceived,
-    p2pFailures: p.p2pFailures,
-    lastHeardMs: p.lastHeardMs,
-    fingerprint: p.fingerprint ?? null,
-    e2ee: p.e2ee,
-  };
-}
-
-export function messageEvent(m: ReceivedMessage): DaemonEvent {
-  // Field order is part of the contract for line-oriented tools: `text` comes before `json`.
-  const base = { type: 'message' as const, ts: Date.now(), room: m.room, from: m.from, name: m.name, kind: m.kind };
-  const body: { text?: string; json?: unknown; base64?: string } = {};
-  if (m.kind === 'binary') body.base64 = Buffer.from(m.data as Uint8Array).toString('base64');
-  else {
-    body.text = m.text ?? '';
-    if (m.kind === 'json') body.json = m.data;
-  }
-  return { ...base, ...body, id: m.id, path: m.path, reliable: m.reliable, encrypted: m.encrypted, sentAt: m.timestamp };
-}
-
-function peerJoinedEvent(p: PeerInfo & { room: string }): DaemonEvent {
-  return { type: 'peer-joined', ts: Date.now(), room: p.room, peer: p.peerId, name: p.name, native: p.native, path: p.path };
-}
-
-function peerLeftEvent(p: PeerLeft): DaemonEvent {
-  return { type: 'peer-left', ts: Date.now(), room: p.room, peer: p.peerId, name: p.name, reason: p.reason };
-}
-
-function pathChangedEvent(c: PathChange): DaemonEvent {
-  return { type: 'path-changed', ts: Date.now(), room: c.room, peer: c.peerId, name: c.name, path: c.to, previousPath: c.from, reason: c.reason };
+  return peerJson(room, p);
 }
 
 /** Which events a client wants (`?room=a&room=b&type=message`); empty means all. */
@@ -156,36 +79,19 @@ export class EventStream {
     this.maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_EVENT_CLIENT_BUFFER_BYTES;
     this.stallMs = options.stallMs ?? DEFAULT_EVENT_CLIENT_STALL_MS;
     const { agent } = options;
-    const onMessage = (m: ReceivedMessage): void => this.publish(messageEvent(m));
-    const onJoined = (p: PeerInfo & { room: string }): void => this.publish(peerJoinedEvent(p));
-    const onLeft = (p: PeerLeft): void => this.publish(peerLeftEvent(p));
-    const onPath = (c: PathChange): void => this.publish(pathChangedEvent(c));
-    const onHub = (state: string): void => this.publish({ type: 'hub', ts: Date.now(), state });
-    const onError = (err: { code: string; message: string }): void => {
-      options.log.warn({ code: err.code, reason: err.message }, 'agent error');
-      this.publish({ type: 'error', ts: Date.now(), code: err.code, message: err.message });
-    };
-    const onFile = (f: FileReceived): void =>
-      this.publish({ type: 'file-received', ts: Date.now(), room: f.room, from: f.from, name: f.name, path: f.path, size: f.size, sha256: f.sha256 });
-    const onFileFailed = (f: FileFailed): void =>
-      this.publish({ type: 'file-failed', ts: Date.now(), room: f.room, peer: f.peerId, name: f.name, direction: f.direction, reason: f.reason });
-    agent.on('file-received', onFile);
-    agent.on('file-failed', onFileFailed);
-    agent.on('message', onMessage);
-    agent.on('peer-joined', onJoined);
-    agent.on('peer-left', onLeft);
-    agent.on('path-changed', onPath);
-    agent.on('hub', onHub);
-    agent.on('error', onError);
+    const handlers = [...STREAMED, ...ON_REQUEST].map((type) => {
+      const handler = (payload: unknown): void => {
+        if (type === 'error') {
+          const err = payload as { code: string; message: string };
+          options.log.warn({ code: err.code, reason: err.message }, 'agent error');
+        }
+        this.publish(eventJson(type, payload as never));
+      };
+      agent.on(type as 'message', handler);
+      return [type, handler] as const;
+    });
     this.unsubscribe = () => {
-      agent.off('file-received', onFile);
-      agent.off('file-failed', onFileFailed);
-      agent.off('message', onMessage);
-      agent.off('peer-joined', onJoined);
-      agent.off('peer-left', onLeft);
-      agent.off('path-changed', onPath);
-      agent.off('hub', onHub);
-      agent.off('error', onError);
+      for (const [type, handler] of handlers) agent.off(type as 'message', handler);
     };
     this.heartbeat = setInterval(() => this.publish({ type: 'heartbeat', ts: Date.now() }), options.heartbeatMs ?? DEFAULT_EVENT_HEARTBEAT_MS);
     this.heartbeat.unref();
@@ -208,7 +114,7 @@ export class EventStream {
     this.clients.add(client);
     res.once('close', () => this.clients.delete(client));
     const rooms = this.options.agent.joinedRooms().filter((r) => !filter.rooms || filter.rooms.has(r.name));
-    const ready: DaemonEvent = { type: 'ready', ts: Date.now(), pid: process.pid, rooms: rooms.map((r) => r.name), peers: rooms.flatMap((r) => r.peers().map((p) => summarizePeer(r.name, p))) };
+    const ready: DaemonEvent = { type: 'ready', ts: Date.now(), pid: process.pid, rooms: rooms.map((r) => r.name), peers: rooms.flatMap((r) => r.peers().map((p) => peerJson(r.name, p))) };
     this.write(client, `${JSON.stringify(ready)}\n`);
   }
 
@@ -223,8 +129,8 @@ export class EventStream {
       const { rooms, types } = client.filter;
       // Heartbeats and lifecycle lines reach everyone; filters apply to the rest.
       if (event.type !== 'heartbeat' && event.type !== 'closing') {
-        if (types && !types.has(event.type)) continue;
-        if (rooms && room !== undefined && !rooms.has(room)) continue;
+        if (types ? !types.has(event.type) : ON_REQUEST.includes(event.type as EventJsonType)) continue;
+        if (rooms && typeof room === 'string' && !rooms.has(room)) continue;
       }
       this.write(client, line);
     }

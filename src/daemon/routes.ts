@@ -2,9 +2,10 @@
  * The control API's routes. Each handler gets the parsed request and the daemon's parts and either
  * replies or throws an RtcAgentError (rendered as `{error:{code,message}}` with a fitting status).
  */
-import { isAbsolute } from 'node:path';
+import { basename, isAbsolute } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Agent, Room } from '../agent/index.js';
+import type { Agent, FileFailed, Room } from '../agent/index.js';
+import { DeliveryWatch } from './delivery.js';
 import { ErrorCode, RtcAgentError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { summarizePeer, type EventFilter, type EventStream } from './events.js';
@@ -138,34 +139,73 @@ const leaveRoom: Handler = async (ctx, { res, params }) => {
   sendJson(res, 200, { room: name, left: true });
 };
 
+/** How long POST /send with `ack: true` waits for acknowledgements by default. */
+export const DEFAULT_SEND_ACK_TIMEOUT_MS = 10_000;
+
 const send: Handler = async (ctx, { req, res }) => {
   const body = await readJsonObject(req, ctx.maxBodyBytes);
   const room = resolveRoom(ctx.agent, body.room);
   const { data, bytes } = payloadOf(body);
   if (body.to !== undefined && (typeof body.to !== 'string' || body.to === '')) throw bad("'to' must be a peer id (see GET /peers)");
   if (body.reliable !== undefined && typeof body.reliable !== 'boolean') throw bad("'reliable' must be true or false");
+  if (body.ack !== undefined && typeof body.ack !== 'boolean') throw bad("'ack' must be true or false");
+  if (body.ackTimeoutMs !== undefined && (!Number.isSafeInteger(body.ackTimeoutMs) || (body.ackTimeoutMs as number) <= 0)) throw bad("'ackTimeoutMs' must be a positive integer");
   const to = body.to as string | undefined;
   if (to !== undefined && !room.peer(to)) throw new RtcAgentError(ErrorCode.UNKNOWN_PEER, `no peer '${to}' in room '${room.name}' (see GET /peers)`);
   const recipients = to !== undefined ? 1 : room.peers().length;
   const options: { to?: string; reliable?: boolean } = {};
   if (to !== undefined) options.to = to;
   if (body.reliable !== undefined) options.reliable = body.reliable as boolean;
-  await room.send(data, options);
+  // With ack, the reply waits until the peers acknowledged (or refused) it: "delivered" means delivered.
+  const watch = body.ack === true ? new DeliveryWatch(room) : undefined;
+  watch?.beforeSend(to);
+  try {
+    await room.send(data, options);
+  } catch (err) {
+    watch?.close();
+    throw err;
+  }
   ctx.metrics.countMessage('sent', bytes, recipients);
-  sendJson(res, 200, { room: room.name, to: to ?? null, recipients, bytes });
+  const reply: Record<string, unknown> = { room: room.name, to: to ?? null, recipients, bytes };
+  if (watch) {
+    const verdict = await watch.settle((body.ackTimeoutMs as number | undefined) ?? DEFAULT_SEND_ACK_TIMEOUT_MS);
+    Object.assign(reply, { delivered: verdict.delivered, refused: verdict.refused, unacknowledged: verdict.unacknowledged });
+  }
+  sendJson(res, 200, reply);
 };
 
-/** POST /files {path, room?, to?}: sends a file from the daemon's file system; answers when receivers confirmed. */
+/**
+ * POST /files {path, room?, to?}: sends a file from the daemon's file system; answers when the
+ * receivers confirmed, with `failed` listing those that refused or did not confirm (and why).
+ */
 const sendFile: Handler = async (ctx, { req, res }) => {
   const body = await readJsonObject(req, ctx.maxBodyBytes);
   if (typeof body.path !== 'string' || !isAbsolute(body.path)) throw bad("'path' must be an absolute file path (the daemon's working directory is not yours)");
+  const path = body.path;
   const room = resolveRoom(ctx.agent, body.room);
   if (body.to !== undefined && (typeof body.to !== 'string' || body.to === '')) throw bad("'to' must be a peer id (see GET /peers)");
   const to = body.to as string | undefined;
   if (to !== undefined && !room.peer(to)) throw new RtcAgentError(ErrorCode.UNKNOWN_PEER, `no peer '${to}' in room '${room.name}' (see GET /peers)`);
-  const result = await room.sendFile(body.path, to === undefined ? {} : { to });
-  ctx.metrics.countMessage('sent', result.size, result.deliveredTo.length);
-  sendJson(res, 200, { room: room.name, ...result });
+  // Peers E2EE keeps us from get nothing; the others' failures arrive as file-failed before the result.
+  const failed: Pick<FileFailed, 'peerId' | 'name' | 'code' | 'reason'>[] = room
+    .peers()
+    .filter((p) => (to === undefined || p.peerId === to) && !p.canSend)
+    .map((p) => ({ peerId: p.peerId, name: basename(path), code: 'refused', reason: p.cannotSendReason ?? `${p.name} cannot be sent to` }));
+  const onFailed = (f: FileFailed): void => {
+    if (f.direction === 'send') failed.push({ peerId: f.peerId, name: f.name, code: f.code, reason: f.reason });
+  };
+  room.on('file-failed', onFailed);
+  try {
+    const result = await room.sendFile(path, to === undefined ? {} : { to });
+    ctx.metrics.countMessage('sent', result.size, result.deliveredTo.length);
+    sendJson(res, 200, { room: room.name, ...result, failed });
+  } catch (err) {
+    // Nobody confirmed it, and we know why: that is the answer, not an API error.
+    if (failed.length === 0) throw err;
+    sendJson(res, 200, { room: room.name, name: basename(path), deliveredTo: [], failed });
+  } finally {
+    room.off('file-failed', onFailed);
+  }
 };
 
 function setOf(values: string[]): Set<string> | undefined {

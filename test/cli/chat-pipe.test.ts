@@ -77,12 +77,16 @@ describe.skipIf(!hasTmux)('rtc-agent chat in two terminals', () => {
     await bob.waitFor(/alice \[p2p\]: hello bob/);
     bob.type('/peers');
     await bob.waitFor(/alice\s+p2p\s+\d+ ms\s+yes/);
+    // A direct message is marked as one on both sides.
     bob.type('/msg alice psst');
-    await alice.waitFor(/bob \[p2p\]: psst/);
+    await alice.waitFor(/bob → you \(DM\) \[p2p\]: psst/);
+    await bob.waitFor(/you → alice \(DM\): psst/);
     // Escape sequences from a peer (here a script piping raw bytes into the room) are shown inert.
     const sender = spawn(process.execPath, [BIN, 'pipe', '--room', 'lobby', '--hub', hub, '--name', 'mallory', '--wait-peers', '2'], { env: cleanEnv(), cwd: ROOT });
     sender.stdin.end('evil \u001b]0;pwned\u0007 title \u001b[2J end\n');
-    await alice.waitFor(/mallory \[(p2p|relay)\]: evil \]0;pwned title \[2J end/);
+    // Whole escape sequences are removed (nothing of the title or the clear is left), not just their ESC.
+    await alice.waitFor(/mallory \[(p2p|relay)\]: evil  title  end/);
+    expect(alice.screen()).not.toContain('pwned');
     expect(alice.screen()).toContain('hello bob'); // the screen was not cleared
 
     bob.type('/quit');
@@ -113,6 +117,9 @@ describe.skipIf(!hasTmux)('rtc-agent chat with E2EE', () => {
     bob.type('/verify alice');
     await bob.waitFor(new RegExp(`\\* alice: ${aliceFp}`));
     alice.type(`/file ${base}/report.bin`);
+    // Chat asks before a file lands on disk.
+    await bob.waitFor(/alice offers report\.bin \(1\.9 MiB\): \/accept to take it/);
+    bob.type('/accept');
     await bob.waitFor(/received report\.bin from alice: .*SHA-256 verified/);
     await alice.waitFor(/sent report\.bin .* to bob/);
     expect(createHash('sha256').update(readFileSync(join(base, 'b', 'report.bin'))).digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
@@ -205,9 +212,10 @@ describe('rtc-agent pipe', () => {
     expect(await badFile.exit).toBe(2);
     expect(badFile.stderr()).toContain("unknown setting 'hubUlr' (did you mean 'hubUrl'?)");
 
-    const unreachable = pipe(['--room', 'x', '--hub', 'http://127.0.0.1:9/hub']);
+    const port = await freePort();
+    const unreachable = pipe(['--room', 'x', '--hub', `http://127.0.0.1:${port}/hub`]);
     unreachable.child.stdin.end();
     expect(await unreachable.exit).toBe(3);
-    expect(unreachable.stderr()).toContain('RTC_ERR_HUB_UNREACHABLE');
+    expect(unreachable.stderr()).toContain(`RTC_ERR_HUB_UNREACHABLE: cannot reach hub http://127.0.0.1:${port}/hub: nothing is listening on 127.0.0.1:${port}: start a hub there`);
   });
 });

@@ -1,5 +1,6 @@
 /** `rtc-agent doctor` as a user runs it, against a real hub and loopback STUN/TURN fakes. */
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { useHub } from '../helpers/hub.js';
@@ -11,6 +12,14 @@ interface Run {
   code: number | null;
   stdout: string;
   stderr: string;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 function doctor(args: string[], nodeArgs: string[] = []): Promise<Run> {
@@ -67,19 +76,25 @@ describe('rtc-agent doctor', () => {
     expect(row(report, 'stun').status).toBe('skip');
   });
 
-  it('fails the hub row and exits 1 when nothing listens', async () => {
-    const run = await doctor(['--hub', 'http://127.0.0.1:9/hub', '--json']);
-    expect(run.code).toBe(1);
+  it('fails the hub row and exits 3, as every command does, when nothing listens; says what to do', async () => {
+    const port = await freePort();
+    const run = await doctor(['--hub', `http://127.0.0.1:${port}/hub`, '--json']);
+    expect(run.code).toBe(3);
     const report = JSON.parse(run.stdout) as Report;
     expect(report.ok).toBe(false);
     expect(row(report, 'hub')).toMatchObject({ status: 'fail' });
-    expect(row(report, 'hub').detail).toContain('RTC_ERR_HUB_UNREACHABLE');
+    expect(row(report, 'hub').detail).toContain(`RTC_ERR_HUB_UNREACHABLE: cannot reach hub http://127.0.0.1:${port}/hub: nothing is listening on 127.0.0.1:${port}: start a hub there`);
+
+    // A port fetch() refuses (9 is on the Fetch standard's list) is named, with the fix.
+    const blocked = await doctor(['--hub', 'http://127.0.0.1:9/hub', '--json']);
+    expect(blocked.code).toBe(3);
+    expect(row(JSON.parse(blocked.stdout) as Report, 'hub').detail).toContain('port 9 is one that fetch() (Node\'s and browsers\') refuses to connect to');
   });
 
   it('tells a refused token apart from an unreachable hub', async () => {
     const hub = await useHub({ auth: { jwtSecret: 'doctor-test-secret-0123456789' } });
     const run = await doctor(['--hub', hub.url, '--token', 'not.a.token', '--json']);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(4);
     const detail = row(JSON.parse(run.stdout) as Report, 'hub').detail;
     expect(detail).toContain('RTC_ERR_UNAUTHORIZED');
     expect(detail).toContain('--token');
@@ -101,7 +116,9 @@ describe('rtc-agent doctor', () => {
     const hub = await useHub();
     const stun = await startFakeStun();
     await stun.close(); // the port is now closed: nothing answers
-    const run = await doctor(['--hub', hub.url, '--stun', `stun:127.0.0.1:${stun.port}`, '--check-timeout', '800', '--json']);
+    // Every check gets the timeout, the hub's too: long enough for a loaded machine to reach the hub.
+    const run = await doctor(['--hub', hub.url, '--stun', `stun:127.0.0.1:${stun.port}`, '--check-timeout', '3000', '--json']);
+    expect(row(JSON.parse(run.stdout) as Report, 'hub').status, run.stdout).toBe('ok');
     expect(run.code).toBe(1);
     expect(row(JSON.parse(run.stdout) as Report, 'stun').status).toBe('fail');
   });

@@ -46,7 +46,7 @@ describe('rtc-agent send-file', () => {
     const receiver = await useAgent(hub.url, { name: 'rx' });
     await receiver.join('drop2');
     const result = await run(['send-file', '/nonexistent/file.bin', '--room', 'drop2', '--hub', hub.url]);
-    expect(result.status).toBe(1);
-    expect(result.stderr).toContain('RTC_ERR_BAD_REQUEST: cannot read /nonexistent/file.bin');
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('send-file: /nonexistent/file.bin: no such file');
   });
 });

@@ -12,6 +12,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import type { Fleet } from '../../src/cli/smoke/fleet.js';
 import { escapeXml, pairResults } from '../../src/cli/smoke/report.js';
 import { useHub } from '../helpers/hub.js';
+import { freePort } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SECRET = 'smoke-test-secret-0123456789';
@@ -155,10 +156,11 @@ describe('rtc-agent smoke', () => {
 
   it('exits 3 with a reason when the hub is unreachable, and writes the failure to JUnit', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'smoke-junit-')), 'smoke.xml');
-    const run = await smoke(['--hub', 'http://127.0.0.1:9/hub', '--json', '--junit', file]);
+    const hub = `http://127.0.0.1:${await freePort()}/hub`;
+    const run = await smoke(['--hub', hub, '--json', '--junit', file]);
     expect(run.code).toBe(3);
     const report = parse(run);
-    expect(report).toMatchObject({ ok: false, exitCode: 3, embeddedHub: false, hub: 'http://127.0.0.1:9/hub' });
+    expect(report).toMatchObject({ ok: false, exitCode: 3, embeddedHub: false, hub });
     expect(report.reason).toContain('RTC_ERR_HUB_UNREACHABLE');
     const xml = readFileSync(file, 'utf8');
     expect(xml).toMatch(/failures="1"/);

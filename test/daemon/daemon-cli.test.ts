@@ -45,7 +45,7 @@ describe('rtc-agent send | peers | status | events | stop', () => {
     expect(header).toMatch(/^ROOM +PEER +NAME +PATH +RTT +NATIVE$/);
     expect(row).toMatch(new RegExp(`^r +${room.selfId} +bob +p2p +(-|[\\d.]+ ms) +yes$`));
     const peersJson = JSON.parse((await runCli(['peers', '--json', '--room', 'r', ...sock])).stdout);
-    expect(peersJson).toMatchObject([{ room: 'r', peer: room.selfId, name: 'bob', path: 'p2p', native: true }]);
+    expect(peersJson).toMatchObject([{ room: 'r', peerId: room.selfId, name: 'bob', path: 'p2p', native: true }]);
     expect((await runCli(['status', ...sock])).stdout).toMatch(/^links +1 p2p, 0 relay$/m);
 
     // Errors from the daemon: the code and message, exit 1; bad client flags: exit 2.

@@ -22,8 +22,8 @@ describe('rtc-agent daemon over raw HTTP', () => {
     const bobInbox = inbox(bob);
     const room = await bob.join('r');
     const joined = await stream.next((e) => e.type === 'peer-joined');
-    expect(joined).toMatchObject({ room: 'r', name: 'bob', peer: room.selfId, native: true });
-    await stream.next((e) => e.type === 'path-changed' && e.path === 'p2p');
+    expect(joined).toMatchObject({ room: 'r', name: 'bob', peerId: room.selfId, native: true });
+    await stream.next((e) => e.type === 'path-changed' && e.to === 'p2p');
     await p2pTo(bob, 1);
     const daemonId = room.peers()[0]!.peerId;
 
@@ -33,8 +33,8 @@ describe('rtc-agent daemon over raw HTTP', () => {
     await room.send(new Uint8Array([0, 1, 254, 255]));
     const text = await stream.next((e) => e.type === 'message' && e.kind === 'text');
     expect(text).toMatchObject({ room: 'r', from: room.selfId, name: 'bob', text: 'hello daemon', path: 'p2p', reliable: true, encrypted: false });
-    expect(await stream.next((e) => e.type === 'message' && e.kind === 'json')).toMatchObject({ json: { n: 1, s: 'x' }, text: '{"n":1,"s":"x"}' });
-    expect(await stream.next((e) => e.type === 'message' && e.kind === 'binary')).toMatchObject({ base64: Buffer.from([0, 1, 254, 255]).toString('base64') });
+    expect(await stream.next((e) => e.type === 'message' && e.kind === 'json')).toMatchObject({ data: { n: 1, s: 'x' }, text: '{"n":1,"s":"x"}' });
+    expect(await stream.next((e) => e.type === 'message' && e.kind === 'binary')).toMatchObject({ data: Buffer.from([0, 1, 254, 255]).toString('base64') });
 
     // Daemon → agent: text to one peer, JSON to all, base64 to one, unreliable text.
     expect(await http(d.socket, 'POST', '/send', { to: room.selfId, text: 'hi bob' })).toMatchObject({ status: 200, body: { room: 'r', to: room.selfId, recipients: 1, bytes: 6 } });
@@ -60,7 +60,7 @@ describe('rtc-agent daemon over raw HTTP', () => {
       'an RTT in /peers',
     );
     expect(peers).toHaveLength(1);
-    expect(peers[0]).toMatchObject({ room: 'r', peer: room.selfId, name: 'bob', path: 'p2p', native: true, messagesReceived: 3, messagesSent: 4 });
+    expect(peers[0]).toMatchObject({ room: 'r', peerId: room.selfId, name: 'bob', path: 'p2p', native: true, messagesReceived: 3, messagesSent: 4 });
     expect((await http(d.socket, 'GET', '/peers?room=r')).body.peers).toHaveLength(1);
 
     const status = await http(d.socket, 'GET', '/status');
@@ -100,7 +100,7 @@ describe('rtc-agent daemon over raw HTTP', () => {
 
     const join = await http(d.socket, 'POST', '/rooms', { room: 'r2' });
     expect(join.status).toBe(201);
-    expect(join.body).toMatchObject({ room: 'r2', joined: true, peers: [{ name: 'carol', peer: r2.selfId }] });
+    expect(join.body).toMatchObject({ room: 'r2', joined: true, peers: [{ name: 'carol', peerId: r2.selfId }] });
     expect((await http(d.socket, 'POST', '/rooms', { room: 'r2' })).status).toBe(200); // already in it
     expect(await stream.next((e) => e.type === 'room')).toMatchObject({ room: 'r2', state: 'joined' });
     expect(await stream.next((e) => e.type === 'peer-joined')).toMatchObject({ room: 'r2', name: 'carol' });

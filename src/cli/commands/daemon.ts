@@ -7,21 +7,13 @@
 import { rmSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import type { Agent } from '../../agent/index.js';
-import {
-  DaemonAddressError,
-  defaultSocketPath,
-  generateToken,
-  parseListenAddress,
-  readTokenFile,
-  socketIsLive,
-  startDaemon,
-  type DaemonOptions,
-} from '../../daemon/index.js';
+import type { DaemonOptions } from '../../daemon/index.js';
+import { DaemonAddressError, defaultSocketPath, generateToken, parseListenAddress, readTokenFile, socketIsLive } from '../../daemon/paths.js';
 import { ErrorCode, RtcAgentError } from '../../errors.js';
-import { addAgentFlags, startAgent, type AgentFlags } from '../agent-flags.js';
+import { addAgentFlags, type AgentFlags } from '../agent-flags.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
-import { collect, parsePositiveInt } from '../parse.js';
+import { collectRooms, parsePositiveInt } from '../parse.js';
 
 interface DaemonFlags extends AgentFlags {
   room?: string[];
@@ -44,9 +36,9 @@ async function controlToken(flags: DaemonFlags): Promise<{ token: string; genera
 }
 
 export function makeDaemonCommand(ctx: CliContext): Command {
-  const cmd = new Command('daemon').description('run an agent in the background with a local control API (HTTP on a unix socket or loopback); prints the socket path first');
+  const cmd = new Command('daemon');
   addAgentFlags(cmd)
-    .option('--room <room>', 'room to join at start (repeatable; more can be joined through the API)', collect)
+    .option('--room <room>', 'room to join at start (repeatable; more can be joined through the API)', collectRooms)
     .addOption(new Option('--socket <path>', `control socket (default ${defaultSocketPath()})`).env('RTC_AGENT_DAEMON_SOCKET'))
     .option('--listen <host:port>', 'serve the control API on loopback TCP instead, with a bearer token (e.g. 127.0.0.1:7070)')
     .option('--token-file <file>', 'bearer token for --listen (else env RTC_AGENT_DAEMON_TOKEN, else one is generated into daemon-HOST-PORT.token)')
@@ -71,7 +63,10 @@ export function makeDaemonCommand(ctx: CliContext): Command {
       }
       const token = tcpAddress ? await controlToken(flags) : undefined;
 
-      const agent = await startAgent(ctx, flags);
+      const { startAgent } = await import('../start-agent.js');
+      const { startDaemon } = await import('../../daemon/index.js');
+      // A service: it logs what it does (info) unless told otherwise. Files only with --accept-files/--download-dir.
+      const agent = await startAgent(ctx, flags, { defaults: { logLevel: 'info' } });
       let daemon;
       try {
         for (const room of flags.room ?? []) await agent.join(room);

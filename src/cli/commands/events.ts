@@ -5,7 +5,8 @@ import type { DaemonEvent } from '../../daemon/index.js';
 import { ErrorCode, RtcAgentError, parseErrorCode } from '../../errors.js';
 import type { CliContext } from '../context.js';
 import { addClientFlags, open, resolveAddress, runClient, type ClientFlags } from '../daemon-client.js';
-import { collect } from '../parse.js';
+import { collect, collectRooms } from '../parse.js';
+import { cleanForTerminal } from '../terminal.js';
 
 interface EventsFlags extends ClientFlags {
   json?: boolean;
@@ -15,27 +16,35 @@ interface EventsFlags extends ClientFlags {
 
 /** One event as a human-readable line, or null for events plain mode does not show. */
 export function formatEvent(e: DaemonEvent): string | null {
+  const name = (n: string): string => cleanForTerminal(n);
   switch (e.type) {
-    case 'message':
-      return `${e.room} ${e.name}: ${e.kind === 'binary' ? `[${Buffer.from(e.base64 ?? '', 'base64').length} bytes]` : e.text}`;
+    case 'message': {
+      const body = e.kind === 'binary' ? `[${Buffer.from(String(e.data), 'base64').length} bytes]` : cleanForTerminal(e.text ?? '');
+      return `${e.room} ${name(e.name)}: ${body}`;
+    }
     case 'peer-joined':
-      return `${e.room} * ${e.name} (${e.peer}) joined${e.native ? '' : ' (relay only)'}`;
+      return `${e.room} * ${name(e.name)} (${e.peerId}) joined${e.native ? '' : ' (relay only)'}`;
     case 'peer-left':
-      return `${e.room} * ${e.name} (${e.peer}) left (${e.reason})`;
+      return `${e.room} * ${name(e.name)} (${e.peerId}) left (${e.reason})`;
     case 'path-changed':
-      return `${e.room} * ${e.name}: ${e.previousPath} -> ${e.path} (${e.reason})`;
+      return `${e.room} * ${name(e.name)}: ${e.from} -> ${e.to} (${e.reason})`;
+    case 'delivery-refused':
+      return `${e.room} ! ${cleanForTerminal(e.reason)} (${e.code})`;
     case 'room':
       return `${e.room} * ${e.state}`;
     case 'hub':
       return `* hub ${e.state}`;
     case 'error':
-      return `* error ${e.code}: ${e.message}`;
+      return `* error ${e.code}: ${cleanForTerminal(e.message)}`;
     case 'closing':
       return '* daemon stopping';
+    case 'file-offer':
+      return `${e.room} * ${name(e.fromName)} offers ${name(e.name)} (${e.size} bytes)`;
     case 'file-received':
-      return `${e.room} * received ${e.name} from ${e.from}: ${e.path} (${e.size} bytes, sha256 ${e.sha256.slice(0, 16)}…)`;
+      return `${e.room} * received ${name(e.name)} from ${name(e.fromName)}: ${e.path} (${e.size} bytes, sha256 ${e.sha256.slice(0, 16)}…)`;
     case 'file-failed':
-      return `${e.room} * file ${e.name} ${e.direction === 'send' ? 'to' : 'from'} ${e.peer} failed: ${e.reason}`;
+      return `${e.room} * file ${name(e.name)} ${e.direction === 'send' ? 'to' : 'from'} ${e.peerId} failed: ${cleanForTerminal(e.reason)} (${e.code})`;
+    case 'file-progress':
     case 'ready':
     case 'heartbeat':
       return null;
@@ -44,9 +53,8 @@ export function formatEvent(e: DaemonEvent): string | null {
 
 export function makeEventsCommand(ctx: CliContext): Command {
   const cmd = new Command('events')
-    .description("follow the running daemon's events (messages, peers joining and leaving, path changes); exits when it stops")
-    .option('--json', 'print the NDJSON lines as they come (heartbeats left out)')
-    .option('--room <room>', 'only this room (repeatable)', collect)
+    .option('--json', 'print the NDJSON lines as they come (heartbeats left out; docs/events.md)')
+    .option('--room <room>', 'only this room (repeatable)', collectRooms)
     .option('--type <type>', 'only this event type, e.g. message (repeatable)', collect);
   addClientFlags(cmd).action(async (flags: EventsFlags) =>
     runClient(ctx, async () => {
@@ -66,6 +74,7 @@ export function makeEventsCommand(ctx: CliContext): Command {
         }
         throw new RtcAgentError(parseErrorCode(String(body?.error?.code ?? '')) ?? ErrorCode.INTERNAL, String(body?.error?.message ?? `HTTP ${res.statusCode}`));
       }
+      // A signal is how one stops following: exit 0, as when the daemon stops.
       const stop = (): void => void res.destroy();
       void ctx.untilSignal().then(stop);
       const lines = createInterface({ input: res, crlfDelay: Infinity });

@@ -4,9 +4,8 @@ import { DEFAULT_HUB_HOST, DEFAULT_HUB_PATH, DEFAULT_HUB_PORT } from '../../cons
 import { ErrorCode, RtcAgentError } from '../../errors.js';
 import { ALL_TRANSPORTS, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_HEAD_TIMEOUT_MS, MIN_JWT_MAX_AGE_MS, type HubOptions, type TransportName } from '../../hub/options.js';
 import { parseRedisUrl } from '../../hub/cluster/redis-url.js';
-import { startHub } from '../../hub/server.js';
 import type { Logger } from '../../log/logger.js';
-import { collect, parseLogLevel, parsePort, parsePositiveInt } from '../parse.js';
+import { collect, parseDurationMs, parseLogLevel, parsePort, parsePositiveInt } from '../parse.js';
 import type { CliContext } from '../context.js';
 
 interface HubFlags {
@@ -33,24 +32,18 @@ interface HubFlags {
   logLevel?: string;
 }
 
-const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
 /**
- * `--jwt-max-age`: a number with a unit (`90s`, `15m`, `12h`, `7d`). A bare number is refused
- * rather than guessed: JWT claims count seconds, the other hub flags milliseconds.
+ * `--jwt-max-age`: a duration with a unit (parse.ts), at least a second: a token's 'iat' counts
+ * whole seconds.
  */
 export function parseDuration(value: string): number {
-  const match = /^(\d+)(ms|s|m|h|d)$/.exec(value.trim());
-  if (!match) throw new InvalidArgumentError('must be a duration with a unit, e.g. 90s, 15m, 12h or 7d');
-  const ms = Number(match[1]) * (DURATION_UNITS_MS[match[2] as string] as number);
-  if (!Number.isSafeInteger(ms)) throw new InvalidArgumentError('is too large');
+  const ms = parseDurationMs(value);
   if (ms < MIN_JWT_MAX_AGE_MS) throw new InvalidArgumentError("must be at least 1s (a token's 'iat' counts whole seconds)");
   return ms;
 }
 
 export function makeHubCommand(ctx: CliContext): Command {
   return new Command('hub')
-    .description('run the signaling hub (SignalR protocol); prints its URL as the first line on stdout')
     .addOption(new Option('--host <host>', 'interface to listen on').default(DEFAULT_HUB_HOST).env('RTC_AGENT_HUB_HOST'))
     .addOption(new Option('--port <port>', 'port; 0 picks a free one').default(DEFAULT_HUB_PORT).argParser(parsePort).env('RTC_AGENT_HUB_PORT'))
     .addOption(new Option('--path <path>', 'URL path of the hub').default(DEFAULT_HUB_PATH).env('RTC_AGENT_HUB_PATH'))
@@ -73,8 +66,16 @@ export function makeHubCommand(ctx: CliContext): Command {
     .addOption(new Option('--redis-prefix <prefix>', 'key and channel prefix, for several clusters on one Redis (default rtc-agent)').env('RTC_AGENT_HUB_REDIS_PREFIX'))
     .addOption(new Option('--log-level <level>', 'log level').argParser(parseLogLevel).env('RTC_AGENT_LOG_LEVEL'))
     .action(async (flags: HubFlags) => {
+      const { startHub } = await import('../../hub/server.js');
+      const { FETCH_BLOCKED_PORTS } = await import('../../signaling/hub-client.js');
       const log = await ctx.logger(flags.logLevel);
       const options = await hubOptionsFromFlags(flags, log);
+      // It runs, but no fetch()-based client (Node's or a browser's SignalR) will ever reach it.
+      if (FETCH_BLOCKED_PORTS.has(flags.port)) {
+        ctx.stderr.write(
+          `rtc-agent: warning: port ${flags.port} is one that fetch() refuses to connect to (Node's and browsers' SignalR clients, agents included); choose another, e.g. --port 8080\n`,
+        );
+      }
       const hub = await startHub(options);
       // First line on stdout is the URL, so scripts can `read` it; everything else goes to stderr.
       ctx.stdout.write(`${hub.url}\n`);

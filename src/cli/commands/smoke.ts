@@ -9,15 +9,11 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { loadSettings } from '../../config/agent-settings.js';
-import { startHub, type Hub } from '../../hub/server.js';
-import type { CliContext } from '../context.js';
+import type { Hub } from '../../hub/server.js';
+import type { CliContext, StopReason } from '../context.js';
 import { addAgentFlags, settingsFromFlags, type AgentFlags } from '../agent-flags.js';
-import { ExitCode } from '../exit-codes.js';
-import { parsePositiveInt } from '../parse.js';
-import { renderJunit, renderSmoke } from '../smoke/report.js';
-import { runSmoke } from '../smoke/run.js';
-import { runWorker } from '../smoke/worker.js';
+import { ExitCode, stopExitCode } from '../exit-codes.js';
+import { parsePositiveInt, parseRoom } from '../parse.js';
 
 export const MAX_SMOKE_PEERS = 16;
 
@@ -46,10 +42,10 @@ function parseSeconds(value: string): number {
 }
 
 export function makeSmokeCommand(ctx: CliContext): Command {
-  const cmd = new Command('smoke').description('end-to-end check for CI: N agent processes join a room; every pair must connect and deliver messages both ways');
+  const cmd = new Command('smoke');
   addAgentFlags(cmd)
     .addOption(new Option('--peers <n>', `agents to run, 2-${MAX_SMOKE_PEERS}`).argParser(parsePeers).default(2))
-    .option('--room <room>', 'room to meet in (default: a random smoke-<hex>)')
+    .option('--room <room>', 'room to meet in (default: a random smoke-<hex>)', parseRoom)
     .addOption(new Option('--timeout <seconds>', 'time limit of the whole test').argParser(parseSeconds).default(30))
     .option('--relay-only', 'agents do not load the native binding; every pair must work over the hub relay')
     .option('--json', 'print one JSON report on stdout instead of a table')
@@ -57,20 +53,25 @@ export function makeSmokeCommand(ctx: CliContext): Command {
     .addOption(new Option('--messages <n>', 'numbered messages each agent sends to each other agent').argParser(parsePositiveInt).default(20))
     .addOption(new Option('--worker', 'internal: run one smoke agent driven over stdin/stdout').hideHelp())
     .action(async (flags: SmokeFlags) => {
-      if (flags.worker) return runWorker(ctx);
+      if (flags.worker) return (await import('../smoke/worker.js')).runWorker(ctx);
       await smoke(ctx, flags);
     });
   return cmd;
 }
 
 async function smoke(ctx: CliContext, flags: SmokeFlags): Promise<void> {
+  const { loadSettingsWithSources } = await import('../../config/agent-settings.js');
+  const { startHub } = await import('../../hub/server.js');
+  const { renderJunit, renderSmoke } = await import('../smoke/report.js');
+  const { runSmoke } = await import('../smoke/run.js');
   // Bad settings fail here with exit code 2, before any process starts.
-  const settings = await loadSettings({ options: settingsFromFlags(flags), configFile: flags.config, optionsLabel: 'flags' });
+  const { settings, sources } = await loadSettingsWithSources({ options: settingsFromFlags(flags), configFile: flags.config, optionsLabel: 'flags' });
   const logs = flags.logLevel !== undefined;
-  let hub: Hub | undefined;
-  if (flags.hub === undefined) hub = await startHub({ host: '127.0.0.1', port: 0, logger: ctx.logger(flags.logLevel ?? 'warn') });
   const abort = new AbortController();
-  void ctx.untilSignal().then(() => abort.abort());
+  void ctx.untilSignal().then((reason) => abort.abort(reason));
+  // --hub, RTC_AGENT_HUB_URL or the config file name a hub to test; otherwise smoke brings its own.
+  let hub: Hub | undefined;
+  if (sources.hubUrl === 'default') hub = await startHub({ host: '127.0.0.1', port: 0, logger: await ctx.logger(flags.logLevel ?? 'warn') });
   const agentFlags: AgentFlags = { ...flags };
   for (const k of ['peers', 'room', 'timeout', 'relayOnly', 'json', 'junit', 'messages', 'worker'] as const) delete (agentFlags as Partial<SmokeFlags>)[k];
   let outcome;
@@ -96,7 +97,11 @@ async function smoke(ctx: CliContext, flags: SmokeFlags): Promise<void> {
   if (flags.junit !== undefined) await writeFile(flags.junit, renderJunit(report, outcome.connectFailure, outcome.pairsTested));
   if (flags.json) ctx.stdout.write(`${JSON.stringify(report)}\n`);
   else ctx.stdout.write(renderSmoke(report));
-  if (abort.signal.aborted && report.exitCode === ExitCode.FAILURE) ctx.stderr.write('rtc-agent: smoke test interrupted\n');
+  if (abort.signal.aborted && report.exitCode === ExitCode.FAILURE) {
+    ctx.stderr.write('rtc-agent: smoke test interrupted\n');
+    process.exitCode = stopExitCode(abort.signal.reason as StopReason);
+    return;
+  }
   process.exitCode = report.exitCode;
 }
 

@@ -8,7 +8,7 @@ interface StatusFlags extends ClientFlags {
 }
 
 export function makeStatusCommand(ctx: CliContext): Command {
-  const cmd = new Command('status').description("show the running daemon's status").option('--json', 'print the raw JSON');
+  const cmd = new Command('status').option('--json', 'print the raw JSON');
   addClientFlags(cmd).action(async (flags: StatusFlags) =>
     runClient(ctx, async () => {
       const s = await call(await resolveAddress(cmd, flags), 'GET', '/status');

@@ -16,7 +16,6 @@ interface StopFlags extends ClientFlags {
 
 export function makeStopCommand(ctx: CliContext): Command {
   const cmd = new Command('stop')
-    .description('stop the running daemon gracefully (it leaves its rooms) and wait until it is gone')
     .option('--timeout <ms>', 'how long to wait for it to stop', parsePositiveInt, DEFAULT_STOP_WAIT_MS);
   addClientFlags(cmd).action(async (flags: StopFlags) =>
     runClient(ctx, async () => {

@@ -9,6 +9,7 @@ import { ErrorCode, RtcAgentError } from '../../errors.js';
 import type { Logger } from '../../log/logger.js';
 import { HubClient, IGNORE_ROOM } from '../../signaling/hub-client.js';
 import { loadNativeBinding } from '../../transport/native/binding.js';
+import { explainHubFailure } from '../hub-diagnosis.js';
 import { StunError, parseIceUrl, stunBinding, turnAllocate, type TransportAddress } from '../../util/stun-client.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
@@ -19,6 +20,8 @@ export interface CheckRow {
   detail: string;
   /** How long the check's network round trips took, when it made any. */
   ms?: number;
+  /** The error code of a failed check (the hub's decides doctor's exit code). */
+  code?: string;
 }
 
 const MIN_NODE = [20, 19] as const;
@@ -63,9 +66,10 @@ export async function checkHub(settings: Pick<AgentSettings, 'hubUrl' | 'accessT
       ms: round(performance.now() - started),
     };
   } catch (err) {
-    const e = err instanceof RtcAgentError ? err : new RtcAgentError(ErrorCode.INTERNAL, String(err));
+    const explained = await explainHubFailure(err, settings.hubUrl);
+    const e = explained instanceof RtcAgentError ? explained : new RtcAgentError(ErrorCode.INTERNAL, String(explained));
     const hint = e.code === ErrorCode.UNAUTHORIZED || e.code === ErrorCode.FORBIDDEN ? ' (check --token / RTC_AGENT_ACCESS_TOKEN)' : '';
-    return { check, status: 'fail', detail: `${e.code}: ${e.message}${hint}` };
+    return { check, status: 'fail', detail: `${e.code}: ${e.message}${hint}`, code: e.code };
   } finally {
     await client.close();
   }

@@ -2,7 +2,7 @@
  * The smoke report: per-pair results computed from what the workers saw, the JSON shape `--json`
  * prints, the human table, and JUnit XML for CI.
  */
-import { renderTable } from '../doctor/table.js';
+import { formatTable } from '../terminal.js';
 import type { Fleet, Worker } from './fleet.js';
 
 export interface PairResult {
@@ -138,9 +138,10 @@ export function peerResults(fleet: Fleet): PeerResult[] {
 const fmt = (x: number | null): string => (x === null ? '-' : String(x));
 
 export function renderSmoke(r: SmokeReport): string {
-  const table = renderTable(
+  const table = formatTable(
     ['PAIR', 'PATH', 'SETUP ms', 'RTT ms', 'MESSAGES', 'RESULT'],
     r.pairs.map((p) => [`${p.a} <-> ${p.b}`, p.path, fmt(p.setupMs), fmt(p.rttMs), `${p.received - p.duplicated}/${p.sent}`, p.ok ? 'ok' : `FAIL: ${p.error ?? ''}`]),
+    { rule: true },
   );
   const native = r.native ? (r.native.available ? r.native.version : `unavailable (${r.native.reason})`) : 'unknown';
   const head = `rtc-agent smoke: ${r.peers.length} peers in room ${r.room} on ${r.embeddedHub ? 'embedded hub ' : ''}${r.hub}, expecting ${r.expectedPath}; native: ${native}\n\n`;

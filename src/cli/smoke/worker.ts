@@ -8,7 +8,7 @@ import type { Agent, Room } from '../../agent/index.js';
 import { RtcAgentError } from '../../errors.js';
 import { loadNativeBinding } from '../../transport/native/binding.js';
 import type { CliContext } from '../context.js';
-import { startAgent } from '../agent-flags.js';
+import { startAgent } from '../start-agent.js';
 import { exitCodeForError } from '../exit-codes.js';
 import { isSmokePayload, type WorkerCommand, type WorkerEvent } from './protocol.js';
 

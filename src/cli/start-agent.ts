@@ -1,0 +1,116 @@
+/**
+ * The one way CLI commands resolve settings and start an agent: flags > env > file > the command's
+ * defaults > the CLI's defaults > the library's. Loaded lazily (it pulls in the agent, pino, SignalR
+ * and the native binding), after a command's local checks passed.
+ */
+import { readFile } from 'node:fs/promises';
+import { createAgent, type Agent, type AgentOptions } from '../agent/index.js';
+import {
+  defaultSettings,
+  envNameOf,
+  loadSettingsWithSources,
+  type AgentSettings,
+  type AgentSettingsInput,
+  type ResolvedSettings,
+  type SettingName,
+  type SettingSourceKind,
+} from '../config/agent-settings.js';
+import { ErrorCode, RtcAgentError } from '../errors.js';
+import { fetchBlockedReason } from '../signaling/hub-client.js';
+import { explainHubFailure } from './hub-diagnosis.js';
+import { FLAG_OF_SETTING, settingsFromFlags, type AgentFlags } from './agent-flags.js';
+import type { CliContext } from './context.js';
+
+/**
+ * What the CLI changes in the library's defaults. Files are opt-in on the command line: a script
+ * that pipes a room's messages should not also fill ~/Downloads with whatever anyone sends
+ * (`--accept-files` or `--download-dir` asks for them; chat asks per file).
+ */
+export const CLI_DEFAULTS: Partial<AgentSettings> = { acceptFiles: false };
+
+export interface StartOptions {
+  /** Beat every layer (e.g. smoke's relay-only workers). */
+  overrides?: AgentSettingsInput;
+  /** The command's own defaults (e.g. a terminal UI's quieter logs); env and file still beat them. */
+  defaults?: Partial<AgentSettings>;
+}
+
+/** Reads --room-secret-file (first line, trimmed); a secret on the command line shows up in `ps`. */
+async function readSecretFile(file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new RtcAgentError(ErrorCode.CONFIG, `--room-secret-file: cannot read ${file}: ${(err as Error).message}`, { cause: err, details: { setting: 'roomSecret' } });
+  }
+  const secret = text.split(/\r?\n/)[0]?.trim() ?? '';
+  if (secret === '') throw new RtcAgentError(ErrorCode.CONFIG, `--room-secret-file: ${file} is empty`, { details: { setting: 'roomSecret' } });
+  return secret;
+}
+
+/** Resolves the settings a command runs with, and where each came from. */
+export async function resolveCliSettings(flags: AgentFlags, options: StartOptions = {}): Promise<ResolvedSettings> {
+  const fromFlags = settingsFromFlags(flags);
+  if (flags.roomSecretFile !== undefined) fromFlags.roomSecret = await readSecretFile(flags.roomSecretFile);
+  try {
+    return await loadSettingsWithSources({
+      options: { ...fromFlags, ...options.overrides },
+      configFile: flags.config,
+      optionsLabel: 'flags',
+      defaults: { ...defaultSettings(), ...CLI_DEFAULTS, ...options.defaults },
+    });
+  } catch (err) {
+    throw nameTheFlag(err);
+  }
+}
+
+/** "setting 'hubUrl' from flags …" → "setting 'hubUrl' from --hub …": say what the user typed. */
+function nameTheFlag(err: unknown): unknown {
+  if (!(err instanceof RtcAgentError) || err.code !== ErrorCode.CONFIG || err.details?.source !== 'options') return err;
+  const setting = err.details.setting as keyof typeof FLAG_OF_SETTING | undefined;
+  const flag = setting === undefined ? undefined : FLAG_OF_SETTING[setting];
+  if (flag === undefined) return err;
+  return new RtcAgentError(ErrorCode.CONFIG, err.message.replace(/ from flags\b/, ` from ${flag}`), { cause: err.cause, details: err.details });
+}
+
+/** Resolves settings, makes the root logger at the resolved level, and connects an agent. */
+export async function startAgent(
+  ctx: CliContext,
+  flags: AgentFlags,
+  options: StartOptions & Pick<AgentOptions, 'acceptFile' | 'signal' | 'logger'> & { resolved?: ResolvedSettings } = {},
+): Promise<Agent> {
+  const { settings, sources } = options.resolved ?? (await resolveCliSettings(flags, options));
+  checkHubUrls(settings.hubUrl, sources.hubUrl);
+  const logger = options.logger ?? (await ctx.logger(settings.logLevel));
+  const extra: Pick<AgentOptions, 'acceptFile' | 'signal'> = {};
+  if (options.acceptFile) extra.acceptFile = options.acceptFile;
+  if (options.signal) extra.signal = options.signal;
+  try {
+    return await createAgent({ ...settings, ...extra, logger, env: {} });
+  } catch (err) {
+    if (options.signal?.aborted) throw err;
+    throw await explainHubFailure(err, settings.hubUrl);
+  }
+}
+
+/** Where a setting came from, in the words a user knows it by. */
+export function sourceText(name: SettingName, source: SettingSourceKind, configFile?: string): string {
+  switch (source) {
+    case 'options':
+      return FLAG_OF_SETTING[name] ?? 'flags';
+    case 'env':
+      return `env ${envNameOf(name)}`;
+    case 'file':
+      return configFile === undefined ? 'the config file' : `config file ${configFile}`;
+    default:
+      return 'the default';
+  }
+}
+
+/** A hub URL no SignalR client can reach (a port fetch() refuses) is bad input: exit 2 before trying. */
+function checkHubUrls(urls: readonly string[], source: SettingSourceKind): void {
+  for (const url of urls) {
+    const blocked = fetchBlockedReason(url);
+    if (blocked) throw new RtcAgentError(ErrorCode.CONFIG, `setting 'hubUrl' from ${sourceText('hubUrl', source)}: ${url}: ${blocked}`, { details: { setting: 'hubUrl' } });
+  }
+}

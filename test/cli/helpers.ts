@@ -1,0 +1,90 @@
+/** What the CLI tests share: the built CLI in child processes, a clean environment, free ports. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { onTestFinished } from 'vitest';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const BIN = `${ROOT}bin/rtc-agent.js`;
+
+/** Env for child commands: no RTC_AGENT_* from the shell, ICE on loopback, no color settings. */
+export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('RTC_AGENT_') && k !== 'NO_COLOR' && k !== 'FORCE_COLOR'));
+  return { ...env, RTC_AGENT_ICE_BIND_ADDRESS: '127.0.0.1', ...extra };
+}
+
+/** A loopback port nothing listens on (it was free a moment ago). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+export interface Cli {
+  child: ChildProcess;
+  lines: string[];
+  exit: Promise<number | string | null>;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with the first stdout line matching, failing after `ms` (or when the child exits first). */
+  waitFor(match: (line: string) => boolean, ms?: number): Promise<string>;
+}
+
+/** Runs `rtc-agent …`; killed when the test ends. `exit` is the code, or `SIGNAL: stderr tail`. */
+export function cli(args: string[], options: { env?: NodeJS.ProcessEnv; stdin?: 'pipe' | 'ignore' } = {}): Cli {
+  const child = spawn(process.execPath, [BIN, ...args], { env: options.env ?? cleanEnv(), cwd: ROOT, stdio: [options.stdin ?? 'pipe', 'pipe', 'pipe'] });
+  onTestFinished(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const lines: string[] = [];
+  const waiters: (() => void)[] = [];
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  createInterface({ input: child.stdout! }).on('line', (l) => {
+    lines.push(l);
+    for (const w of waiters.splice(0)) w();
+  });
+  const exit = new Promise<number | string | null>((resolve) => child.once('close', (code, signal) => resolve(code ?? `${signal}: ${err.slice(-1500)}`)));
+  let exited = false;
+  void exit.then(() => {
+    exited = true;
+    for (const w of waiters.splice(0)) w();
+  });
+  return {
+    child,
+    lines,
+    exit,
+    stdout: () => out,
+    stderr: () => err,
+    async waitFor(match, ms = 20_000) {
+      const deadline = performance.now() + ms;
+      for (;;) {
+        const hit = lines.find(match);
+        if (hit !== undefined) return hit;
+        if (exited) throw new Error(`rtc-agent ${args.join(' ')} exited first; stdout ${JSON.stringify(lines)}; stderr ${err.slice(-1500)}`);
+        const left = deadline - performance.now();
+        if (left <= 0) throw new Error(`no matching line within ${ms} ms; stdout ${JSON.stringify(lines)}; stderr ${err.slice(-1500)}`);
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, left);
+          waiters.push(() => {
+            clearTimeout(t);
+            resolve();
+          });
+        });
+      }
+    },
+  };
+}
+
+/** Runs `rtc-agent …` to the end (stdin from `input`, else closed). */
+export async function run(args: string[], options: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<{ code: number | string | null; stdout: string; stderr: string }> {
+  const c = cli(args, { env: options.env ?? cleanEnv() });
+  c.child.stdin!.end(options.input ?? '');
+  const code = await c.exit;
+  return { code, stdout: c.stdout(), stderr: c.stderr() };
+}
