@@ -68,7 +68,13 @@ export class PeerInbound {
    * authenticated (E2EE), since the peer then believes only sealed ACK frames.
    */
   piggybacked(): void {
-    if (!this.e2ee.enabled && this.receiver.ackDue) this.receiver.markAcked();
+    if (this.e2ee.enabled || !this.receiver.ackDue) return;
+    this.receiver.markAcked();
+    // The pending ACK would only repeat what that DATA said: a request/response exchange then
+    // costs no ACK frame and no timer per message.
+    this.framesSinceAck = 0;
+    if (this.ackTimer) clearTimeout(this.ackTimer);
+    this.ackTimer = null;
   }
 
   /** A relayed bundle of frames from the hub. */

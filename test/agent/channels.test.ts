@@ -13,11 +13,18 @@ describe('channels and rooms', () => {
     await b.join('games');
     const box = inbox(b);
     await p2pTo(a, 1);
-    // A burst within one turn: loopback loses nothing, but order is not promised, so compare as sets.
-    for (let i = 0; i < 50; i++) await ra.send({ tick: i });
-    const got = await box.waitFor(50);
-    expect(got.every((m) => m.reliable === false && m.path === 'p2p')).toBe(true);
-    expect(got.map((m) => (m.data as { tick: number }).tick).sort((x, y) => x - y)).toEqual([...Array(50).keys()]);
+    // Unreliable means what it says (no retransmits; a loaded machine can drop some), and order is
+    // not promised: send ticks until 20 have arrived, and check what arrived.
+    let sent = 0;
+    while (box.messages.length < 20 && sent < 5_000) {
+      await ra.send({ tick: sent++ });
+      if (sent % 20 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    const got = await box.waitFor(20);
+    expect(got.every((m) => m.reliable === false && m.path === 'p2p' && m.kind === 'json')).toBe(true);
+    const ticks = got.map((m) => (m.data as { tick: number }).tick);
+    expect(new Set(ticks).size).toBe(ticks.length); // no tick delivered twice
+    expect(ticks.every((t) => Number.isInteger(t) && t >= 0 && t < sent)).toBe(true);
     await expect(ra.send(new Uint8Array(20_000))).rejects.toMatchObject({ code: 'RTC_ERR_MESSAGE_TOO_LARGE' });
 
     // A relay-only peer gets them best effort over the hub.
