@@ -9,16 +9,15 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startCommandChild, startServerChild, trackChild, type ServerChild } from '../lib/child.js';
+import { startServerChild, type ServerChild } from '../lib/child.js';
 import { formatProfileSummary, summarizeCpuProfile } from '../lib/cpuprofile.js';
 import type { BenchContext, BenchModule, BenchResult, ResultRow } from '../lib/types.js';
 import { signalrClientFactory } from '../relay/clients.js';
 import { NOISY_OTHER_PCT, runScenario, type ScenarioRun, type SubjectEntry } from '../relay/scenarios.js';
 import { relayScenarios } from './hub-relay.js';
-import { ASPNET_DIR, DOTNET_ENV, aspNetHubArgs, aspNetHubUpToDate, buildAspNetHub, probeDotnet } from '../../interop/support/aspnet-hub.js';
+import { prepareAspNetHub, startAspNetHub } from '../servers/aspnet-hub.js';
 
 const HUB_SERVER = fileURLToPath(new URL('../servers/hub-server.ts', import.meta.url));
-const START_TIMEOUT_MS = 30_000;
 /** Scenarios of hub-relay this bench runs (two clients; the brief's 1 KiB and 16 KiB messages). */
 const SCENARIO_IDS = ['pair-1KiB', 'pair-16KiB'];
 /** A client process pegged at or above this means the clients, not the server, set the pace. */
@@ -32,21 +31,6 @@ const LABELS: Record<Subject, string> = {
   'node-hub': 'rtc-agent hub (dist/, bench/servers/hub-server.ts: rate limit lifted, 64 KiB max message) in a Node child',
   'aspnet-hub': 'interop/aspnet-hub (ASP.NET Core SignalR, Release build, server GC, default JSON protocol) in a dotnet child, RoomHub:MessagesPerSecond/MessageBurst lifted, MaxMessageBytes 65536',
 };
-
-function startAspNetHub(): Promise<ServerChild> {
-  const args = aspNetHubArgs([
-    // Same limits as bench/servers/hub-server.ts: the rate limiter must not be what gets measured.
-    '--RoomHub:MessagesPerSecond',
-    '1000000',
-    '--RoomHub:MessageBurst',
-    '1000000',
-    '--RoomHub:MaxMessageBytes',
-    String(64 * 1024),
-    '--RoomHub:MaxPeersPerRoom',
-    '200',
-  ]);
-  return startCommandChild('dotnet', args, 'aspnet-hub (dotnet RtcAgent.AspNetHub.dll)', { cwd: ASPNET_DIR, env: DOTNET_ENV, startTimeoutMs: START_TIMEOUT_MS });
-}
 
 async function profileDetails(dir: string): Promise<string[]> {
   const files = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.cpuprofile'));
@@ -81,25 +65,19 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
       ctx.log(`node-hub: failed to start: ${String(err)}`);
     }
 
-    const probe = probeDotnet();
+    const probe = await prepareAspNetHub(ctx.log);
     if ('missing' in probe) {
-      notes.push(`aspnet-hub not measured: ${probe.missing}; install the .NET 10 SDK to get this column.`);
+      notes.push(`aspnet-hub not measured: ${probe.missing}${probe.missing.startsWith('dotnet build') ? '' : '; install the .NET 10 SDK to get this column'}.`);
       ctx.log(`aspnet-hub: skipped: ${probe.missing}`);
     } else {
       dotnetVersion = probe.version;
       try {
-        if (!aspNetHubUpToDate()) {
-          ctx.log(`aspnet-hub: building (dotnet ${probe.version}, -c Release)...`);
-          const t0 = performance.now();
-          await buildAspNetHub((child) => void trackChild(child));
-          ctx.log(`aspnet-hub: built in ${Math.round(performance.now() - t0)} ms`);
-        }
         const child = await startAspNetHub();
         servers.set('aspnet-hub', child);
         ctx.log(`aspnet-hub: ${child.url} (pid ${child.pid}, dotnet ${probe.version})`);
       } catch (err) {
         failures.push({ scenario: '(start)', subject: 'aspnet-hub', error: err instanceof Error ? err.message : String(err) });
-        ctx.log(`aspnet-hub: failed to build/start: ${String(err)}`);
+        ctx.log(`aspnet-hub: failed to start: ${String(err)}`);
       }
     }
 

@@ -7,11 +7,13 @@ import { clusterBench } from './cluster.js';
 import { dtlsRoleBench } from './dtls-role.js';
 import { e2eeCryptoBench } from './e2ee-crypto.js';
 import { exitAfterCloseBench } from './exit-after-close.js';
+import { hubLoadBench } from './hub-load.js';
 import { hubRelayBench } from './hub-relay.js';
 import { joinLatencyBench } from './join-latency.js';
 import { linkMemoryBench } from './link-memory.js';
 import { meshBench } from './mesh.js';
+import { msgpackRelayBench } from './msgpack-relay.js';
 import { setupSuccessBench } from './setup-success.js';
 import { turnBench } from './turn.js';
 
-export const BENCHES: readonly BenchModule[] = [hubRelayBench, agentPathsBench, aspnetRelayBench, turnBench, dtlsRoleBench, e2eeCryptoBench, clusterBench, agentVsRawBench, joinLatencyBench, setupSuccessBench, meshBench, linkMemoryBench, exitAfterCloseBench];
+export const BENCHES: readonly BenchModule[] = [hubRelayBench, agentPathsBench, aspnetRelayBench, turnBench, dtlsRoleBench, e2eeCryptoBench, clusterBench, agentVsRawBench, joinLatencyBench, setupSuccessBench, meshBench, linkMemoryBench, exitAfterCloseBench, hubLoadBench, msgpackRelayBench];
