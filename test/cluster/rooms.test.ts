@@ -106,6 +106,25 @@ describeWithRedis('rooms across hubs', (redis) => {
     expect(outsiderSaw.flat()).toEqual([]);
   });
 
+  it('keeps the order of one sender\'s messages to a member on another hub, directed and broadcast mixed', async () => {
+    const [h1, h2] = await useCluster(redis().url, 2);
+    const a = await connectClient(h1!.url);
+    const b = await connectClient(h2!.url);
+    await a.invoke('Join', 'order', { agentKey: AGENT_KEY_A });
+    const listed = nextCall(a, 'PeerJoined');
+    const { self: bSelf } = await b.invoke('Join', 'order', { agentKey: AGENT_KEY_B });
+    await listed;
+    const got: string[] = [];
+    b.on('Relayed', (_room: string, _from: string, payload: string) => got.push(payload));
+    const total = 400;
+    // Sent in one go: the client packs them into few frames, the hub handles them in one turn.
+    const sends: Promise<void>[] = [];
+    for (let i = 0; i < total; i++) sends.push(a.send('Relay', 'order', i % 3 === 0 ? null : bSelf.peerId, Buffer.from(String(i)).toString('base64')));
+    await Promise.all(sends);
+    await until(() => got.length === total, 10_000, 'every message at B');
+    expect(got.map((p) => Number(Buffer.from(p, 'base64').toString()))).toEqual(Array.from({ length: total }, (_, i) => i));
+  });
+
   it('counts the room limit across hubs', async () => {
     const [h1, h2] = await useCluster(redis().url, 2, { limits: { maxPeersPerRoom: 2 } });
     const a = await connectClient(h1!.url);

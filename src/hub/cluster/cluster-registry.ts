@@ -31,7 +31,7 @@ import type { Caller } from '../room-methods.js';
 import { decodeEnvelope, encodeMessage, encodePressure, type Envelope, type MessageEnvelope } from './envelope.js';
 import type { ClusterKeys } from './keys.js';
 import type { HeldMember, PresenceStore } from './presence-store.js';
-import type { RedisLink } from './redis-link.js';
+import { BATCH_SEPARATOR, type RedisLink } from './redis-link.js';
 import { pressureKey, RemoteEndpoint, type RemoteRoute } from './remote-endpoint.js';
 import { RoomView, type ViewEffect } from './room-view.js';
 
@@ -255,8 +255,16 @@ export class ClusterRegistry implements RoomRegistry, RemoteRoute {
 
   // ------------------------------------------------------------- inbound
 
-  /** A message on one of this hub's channels (its node channel, or a room channel). */
+  /** A message (or a batch of them) on one of this hub's channels (its node channel, or a room channel). */
   onMessage(channel: string, text: string): void {
+    if (text.includes(BATCH_SEPARATOR)) {
+      for (const part of text.split(BATCH_SEPARATOR)) this.onOne(channel, part);
+      return;
+    }
+    this.onOne(channel, text);
+  }
+
+  private onOne(channel: string, text: string): void {
     const envelope = decodeEnvelope(text);
     const channelRoom = this.o.keys.roomOfChannel(channel);
     if (!envelope || (channelRoom !== undefined && envelope.kind !== 'pressure' && envelope.room !== channelRoom)) {

@@ -39,6 +39,13 @@ export const DEFAULT_REDIS_COMMAND_TIMEOUT_MS = 5_000;
  * connects to this hub alone (as without a cluster) rather than waiting on a hung Redis.
  */
 export const DEFAULT_NEGOTIATE_STORE_TIMEOUT_MS = 1_000;
+/**
+ * Separates the messages of one batched PUBLISH. ASCII group separator: JSON.stringify escapes
+ * every control character, and ids and room names cannot hold one, so no message contains it.
+ */
+export const BATCH_SEPARATOR = '\u001d';
+/** A batch is sent once it holds this much: a few 64 KiB relays, well below Redis's 512 MB limit. */
+const MAX_BATCH_BYTES = 256 * 1024;
 
 type Client = ReturnType<typeof createClient>;
 
@@ -67,6 +74,10 @@ export class RedisLink extends EventEmitter<RedisLinkEvents> {
   private closed = false;
   private readonly startedAt = Date.now();
   private pendingPublishBytes = 0;
+  private batch: string[] = [];
+  private batchBytes = 0;
+  private batchChannel = '';
+  private flushQueued = false;
   private publishWaiters: (() => void)[] = [];
   private readonly highWater: number;
   /** Per channel: the subscribe/unsubscribe chain, so they reach Redis in the order asked for. */
@@ -153,6 +164,7 @@ export class RedisLink extends EventEmitter<RedisLinkEvents> {
   /** Runs a script; its answer as an array of strings. Rejects while disconnected or after the command timeout. */
   async run(name: ScriptName, args: string[]): Promise<string[]> {
     const script: LuaScript = SCRIPTS[name];
+    this.flushPublishes();
     try {
       return asStrings(await deadline(this.commands.evalSha(script.sha1, { arguments: args }), name));
     } catch (err) {
@@ -164,11 +176,13 @@ export class RedisLink extends EventEmitter<RedisLinkEvents> {
 
   /** SET key value PX ttl (negotiate records); rejects while disconnected or after 1 s. */
   async setWithTtl(key: string, value: string, ttlMs: number): Promise<void> {
+    this.flushPublishes();
     await deadline(this.commands.set(key, value, { expiration: { type: 'PX', value: ttlMs } }), 'SET', DEFAULT_NEGOTIATE_STORE_TIMEOUT_MS);
   }
 
   /** GETDEL: takes a value so that only one caller gets it; rejects while disconnected or after 1 s. */
   async take(key: string): Promise<string | null> {
+    this.flushPublishes();
     const value = await deadline(this.commands.getDel(key), 'GETDEL', DEFAULT_NEGOTIATE_STORE_TIMEOUT_MS);
     return typeof value === 'string' ? value : null;
   }
@@ -179,13 +193,37 @@ export class RedisLink extends EventEmitter<RedisLinkEvents> {
    */
   publish(channel: string, text: string): boolean {
     if (!this.connectedFlag) return false;
+    // Consecutive messages to one channel in one event-loop turn share a PUBLISH (a relay stream
+    // costs one Redis command per batch, not per message). Only consecutive ones: a message to
+    // another channel, or any other command, sends the batch first, so Redis sees everything in
+    // the order it was asked for.
+    if (this.batchChannel !== channel || this.batchBytes >= MAX_BATCH_BYTES) this.flushPublishes();
+    if (this.batch.length === 0) {
+      this.batchChannel = channel;
+      if (!this.flushQueued) {
+        this.flushQueued = true;
+        queueMicrotask(() => this.flushPublishes());
+      }
+    }
+    this.batch.push(text);
+    this.batchBytes += text.length;
+    return true;
+  }
+
+  /** Sends the pending batch of publishes (one PUBLISH, messages joined by {@link BATCH_SEPARATOR}). */
+  private flushPublishes(): void {
+    this.flushQueued = false;
+    if (this.batch.length === 0) return;
+    const text = this.batch.length === 1 ? (this.batch[0] as string) : this.batch.join(BATCH_SEPARATOR);
+    const channel = this.batchChannel;
+    this.batch = [];
+    this.batchBytes = 0;
     const bytes = text.length;
     this.pendingPublishBytes += bytes;
     this.commands.publish(channel, text).then(
       () => this.published(bytes),
       () => this.published(bytes),
     );
-    return true;
   }
 
   private published(bytes: number): void {
