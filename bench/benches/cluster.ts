@@ -422,16 +422,18 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     servers.push(single);
     const redisPid = redis.pid as number;
     ctx.log(`cluster hubs: ${cluster.map((c) => `${c.url} (pid ${c.pid})`).join(', ')}; single hub ${single.url}; redis-server pid ${redisPid}`);
-    const clusterPids = [...cluster.map((c) => c.pid), redisPid];
+    // Server CPU counts the processes a subject's members use: their hubs, and redis-server.
+    const pidsOf = (hubs: ServerChild[]): number[] => [...hubs.map((h) => h.pid), redisPid];
 
     const all = specs(ctx.quick);
     const chosen = ctx.scenarios.length ? all.filter((s) => ctx.scenarios.includes(s.id)) : all;
     for (const spec of chosen) {
       ctx.log(`${spec.id}: ${spec.title}`);
       const fanout = spec.members > 2;
+      const crossHubs = fanout ? cluster : cluster.slice(0, 2);
       const groups: Group[] = [
-        await group('cross-hub', spec, fanout ? cluster.map((c) => c.url) : [cluster[0]!.url, cluster[1]!.url], clusterPids),
-        await group('same-hub', spec, [cluster[0]!.url], clusterPids),
+        await group('cross-hub', spec, crossHubs.map((c) => c.url), pidsOf(crossHubs)),
+        await group('same-hub', spec, [cluster[0]!.url], pidsOf([cluster[0]!])),
         await group('single', spec, [single.url], [single.pid]),
       ];
       try {
@@ -494,7 +496,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
   }
   notes.push(
     'cross-hub: pair = sender on hub 1, receiver on hub 2; fan-out = 50 members round-robin over 3 hubs (sender on hub 1). same-hub: every member on hub 1 of the same cluster. single: bench/servers/hub-server.ts, no Redis.',
-    'Server CPU µs/delivery sums every process serving the subject: the 3 cluster hubs plus redis-server (cluster subjects), or the one hub (single). Rounds interleave subjects; the table shows the median round.',
+    'Server CPU µs/delivery sums the processes serving the subject: the hubs its members are on plus redis-server (cross-hub: 2 hubs for the pair, 3 for the fan-out; same-hub: hub 1), or the one hub (single); /proc counts CPU in 10 ms ticks per process. Rounds interleave subjects; the table shows the median round.',
     'Latency: one-way, low-rate phase, both ends in the bench process (same clock). The cluster hubs are `rtc-agent hub --redis` processes (dist/), rate limit lifted as for hub-relay.',
   );
   return base;
