@@ -57,7 +57,8 @@ Exit code 0 means every line was acknowledged by the peers it went to; 7 not ack
     const { startAgent } = await import('../start-agent.js');
     let agent: Agent;
     try {
-      agent = await startAgent(ctx, flags, { defaults: { logLevel: 'warn' }, signal: abort.signal });
+      // Errors only: a refusal or a loss is the one verdict line on stderr (--log-level shows more).
+      agent = await startAgent(ctx, flags, { defaults: { logLevel: 'error' }, signal: abort.signal });
     } catch (err) {
       if (!stoppedByUs()) throw err;
       process.exitCode = flags.keepOpen ? ExitCode.OK : stopExitCode(abort.signal.reason as StopReason);

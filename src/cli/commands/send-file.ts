@@ -4,6 +4,7 @@
  * confirmed a verified copy; 9 when one refused it, 7 when one did not confirm (stderr says who and
  * why); 5 when the peers did not come.
  */
+import { basename } from 'node:path';
 import { Command, Option } from 'commander';
 import type { Agent, FileFailed, FileSent, Room } from '../../agent/index.js';
 import { addAgentFlags, type AgentFlags } from '../agent-flags.js';
@@ -59,7 +60,8 @@ did not confirm it (stderr says who and why), 5 the peers did not come, 2 the fi
     const { startAgent } = await import('../start-agent.js');
     let agent: Agent | undefined;
     try {
-      agent = await startAgent(ctx, flags, { defaults: { logLevel: 'warn' }, signal: abort.signal });
+      // Errors only: the verdict is the one line on stderr (--log-level shows more).
+      agent = await startAgent(ctx, flags, { defaults: { logLevel: 'error' }, signal: abort.signal });
       await run(ctx, agent, file, { ...flags, room: flags.room }, abort.signal);
     } catch (err) {
       if (!abort.signal.aborted || err instanceof CommandFailed) throw err;
@@ -116,7 +118,7 @@ async function run(ctx: CliContext, agent: Agent, file: string, flags: SendFileF
     if (flags.json) ctx.stdout.write(`${JSON.stringify({ ...result, deliveredToNames: names })}\n`);
     else ctx.stdout.write(`sent ${result.name} (${formatBytes(result.size)}) to ${names.join(', ')}; sha256 ${result.sha256}\n`);
   }
-  failIfNotDelivered(result?.name ?? file, [...skipped, ...failed]);
+  failIfNotDelivered(result?.name ?? basename(file), [...skipped, ...failed]);
 }
 
 /** file-failed events of the sending side, and the peers E2EE kept it from (they get nothing). */
