@@ -25,7 +25,7 @@ export { ROOM_NAME_PATTERN, type IceServer } from '../protocol/room-contract.js'
 export { DEFAULT_CLOSE_FLUSH_MS, type AgentEvents } from '../engine/agent-core.js';
 export { deriveRoomKey, fingerprint, fingerprintsEqual, generateIdentity, MemoryKnownPeers, type Identity, type KnownPeers, type RoomKey } from '../engine/crypto/index.js';
 export type { RoomSession as Room, RoomEvents } from '../engine/room-session.js';
-export type { SendOptions, PathChange, PeerLeft, PeerInfo, PeerJoined, ReceivedMessage } from '../engine/types.js';
+export type { SendOptions, PathChange, PeerLeft, PeerInfo, PeerJoined, ReceivedMessage, DeliveryRefused } from '../engine/types.js';
 export type { PeerJoinReason } from '../engine/membership.js';
 export type { PeerPath } from '../engine/peer-path.js';
 export type { FileOffer, FileProgress, FileReceived, FileFailed, FileSent, FileFailCode } from '../engine/files/types.js';

@@ -115,6 +115,9 @@ function wire(current: BrowserAgent, secret: boolean): void {
     logNotice(err.message, 'error');
     scheduleRender();
   });
+  current.on('delivery-refused', (r) => {
+    if (mine()) logNotice(`${r.name} could not read what was sent to it: ${r.reason}`, 'error');
+  });
   current.on('file-received', (f) => {
     if (mine()) logFile(f);
   });

@@ -48,7 +48,7 @@ window.app = {
   events,
   async start(options, roomName) {
     agent = await createAgent(options);
-    for (const name of ['message', 'peer-joined', 'peer-left', 'path-changed', 'error', 'file-received', 'file-failed']) {
+    for (const name of ['message', 'peer-joined', 'peer-left', 'path-changed', 'error', 'delivery-refused', 'file-received', 'file-failed']) {
       agent.on(name, (x) => events.push({ event: name, ...plain(x instanceof Error ? { code: x.code, message: x.message } : x) }));
     }
     room = await agent.join(roomName);
@@ -248,8 +248,8 @@ describe.skipIf(!HAS_CHROMIUM || !BUILT)('a web app on rtc-agent/browser with a 
     expect(await app.call('sha256Of', inPage.path)).toBe(sha256(back));
 
     // Nothing went wrong on either side.
-    expect((await app.page.evaluate(() => (globalThis as any).app.events)).filter((e: any) => e.event === 'error' || e.event === 'file-failed')).toEqual([]);
-    expect(events.events.filter((e) => e.type === 'error' || e.type === 'file-failed')).toEqual([]);
+    expect((await app.page.evaluate(() => (globalThis as any).app.events)).filter((e: any) => ['error', 'delivery-refused', 'file-failed'].includes(e.event))).toEqual([]);
+    expect(events.events.filter((e) => ['error', 'delivery-refused', 'file-failed'].includes(e.type))).toEqual([]);
     await app.call('close');
     await events.next((e) => e.type === 'peer-left' && peerOf(e) === me.selfId);
   });

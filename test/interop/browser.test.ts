@@ -442,9 +442,11 @@ describe.skipIf(!HAS_CHROMIUM || !BUILT)('browser chat with CLI agents (Chromium
     await chat.received('good-agent', 'echo:secret hello', 'relay');
     const refused = await bad.next((e) => e.event === 'agent-error' && e.code === 'RTC_ERR_E2EE_ROOM_SECRET_MISMATCH');
     expect(refused.message).toContain('different room secret');
+    // ...and says so, end to end: the page learns its broadcast did not reach the bad agent, and why.
+    await chat.page.locator('#log li.system.error', { hasText: 'bad-agent could not read what was sent to it' }).filter({ hasText: 'different room secret' }).first().waitFor({ timeout: 10_000 });
     // The bad agent's messages do not open in the page: nothing delivered, a clear warning.
     bad.command({ cmd: 'send', data: 'you cannot read this', to: selfId });
-    await chat.page.locator('#log li.system.error', { hasText: 'different room secret' }).waitFor({ timeout: 10_000 });
+    await chat.page.locator('#log li.system.error', { hasText: 'from bad-agent' }).filter({ hasText: 'different room secret' }).first().waitFor({ timeout: 10_000 });
     await chat.page.locator('#peers li[data-name="bad-agent"] .e2ee', { hasText: 'dropped' }).waitFor({ timeout: 5_000 });
     good.command({ cmd: 'send', data: 'still readable', to: selfId });
     await chat.received('good-agent', 'still readable', 'relay');
