@@ -37,6 +37,14 @@ export const DEFAULT_RELAY_RESEND_MS = 2_000;
 /** On P2P the DataChannel is reliable; resend only if it silently stalls this long. */
 export const DEFAULT_P2P_RESEND_MS = 5_000;
 
+/**
+ * ICE connected, but the link not open this long after: DTLS or SCTP is stuck, and a fresh
+ * connection is tried at once. Both take ~5 ms on loopback and ~1.5 s on a 300 ms-RTT path.
+ */
+export const DEFAULT_P2P_SETUP_STALL_MS = 2_000;
+/** Handshakes failed after ICE connected that are retried at once (then the backoff applies). */
+export const P2P_FAST_RETRIES = 2;
+
 /** First P2P retry delay after a failure; doubles up to the cap. */
 export const DEFAULT_P2P_RETRY_BASE_MS = 1_000;
 export const DEFAULT_P2P_RETRY_MAX_MS = 60_000;

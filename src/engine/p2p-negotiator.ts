@@ -6,7 +6,7 @@
  */
 import type { IceServer, SignalPayload } from '../protocol/room-contract.js';
 import { randomId } from './bytes.js';
-import { DEFAULT_P2P_RETRY_BASE_MS, DEFAULT_P2P_RETRY_MAX_MS } from './constants.js';
+import { DEFAULT_P2P_RETRY_BASE_MS, DEFAULT_P2P_RETRY_MAX_MS, DEFAULT_P2P_SETUP_STALL_MS, P2P_FAST_RETRIES } from './constants.js';
 import type { EngineLogger } from './log.js';
 import type { LinkChannel, PeerLink, PeerLinkFactory } from './peer-link.js';
 import type { P2PState } from './peer-path.js';
@@ -30,6 +30,8 @@ export interface NegotiatorHost {
 export class P2PNegotiator {
   private stateValue: P2PState;
   private retryAttempt = 0;
+  /** Handshakes that failed after ICE had connected, since the last link that opened. */
+  private fastRetries = 0;
 
   constructor(
     private readonly host: NegotiatorHost,
@@ -87,12 +89,26 @@ export class P2PNegotiator {
       return;
     }
     const current = (): boolean => this.link === link;
+    let iceUp = false;
+    let stall: ReturnType<typeof setTimeout> | undefined;
     link.on('signal', (signal) => {
       if (current()) this.host.signal(signal);
     });
+    link.on('iceConnected', () => {
+      if (!current() || this.stateValue.kind !== 'connecting') return;
+      iceUp = true;
+      // The peer is reachable: what is left (DTLS, SCTP) takes milliseconds here and ~1.5 s on a
+      // 300 ms-RTT path. Past the bound the handshake is stuck; a fresh connection is faster.
+      stall = setTimeout(() => {
+        if (current() && this.stateValue.kind === 'connecting') link.close(`ICE connected but DTLS/SCTP not done within ${DEFAULT_P2P_SETUP_STALL_MS} ms`);
+      }, DEFAULT_P2P_SETUP_STALL_MS);
+      unref(stall);
+    });
     link.on('open', () => {
+      if (stall) clearTimeout(stall);
       if (!current()) return;
       this.retryAttempt = 0;
+      this.fastRetries = 0;
       this.log.info({ role }, 'P2P link open');
       this.transition({ kind: 'open', link }, 'p2p link opened');
       this.host.linkOpened();
@@ -102,15 +118,27 @@ export class P2PNegotiator {
     });
     link.on('bufferedLow', () => this.host.bufferedLow());
     link.on('close', (why) => {
+      if (stall) clearTimeout(stall);
       if (!current()) return;
       const wasOpen = this.stateValue.kind === 'open';
       this.host.linkFailed();
-      this.log.info({ reason: why, wasOpen }, 'P2P link closed');
+      this.log.info({ reason: why, wasOpen, iceUp }, 'P2P link closed');
       const reason = wasOpen ? `p2p link failed: ${why}` : `p2p link did not open: ${why}`;
-      if (this.host.isOfferer) this.scheduleRetry(reason);
-      else {
+      // A handshake that failed (or stuck) after ICE had connected is worth retrying at once, on a
+      // fresh connection: libdatachannel fails about 1 DTLS handshake in 100-300 under load
+      // (native-notes.md, "DTLS handshake failures"), and waiting the backoff made meshes slow.
+      const fast = !wasOpen && iceUp && this.fastRetries < P2P_FAST_RETRIES;
+      if (fast) this.fastRetries++;
+      if (this.host.isOfferer) {
+        if (fast) {
+          this.transition({ kind: 'idle' }, reason);
+          this.maybeStart();
+        } else this.scheduleRetry(reason);
+      } else {
         this.transition(this.resting(), reason);
+        // Tell the offerer which negotiation failed: it may not have noticed yet.
         if (wasOpen) this.host.signal({ type: 'restart' });
+        else if (fast) this.host.signal({ type: 'restart', sessionId: link.sessionId });
       }
     });
     const timer = setTimeout(() => {
@@ -199,8 +227,10 @@ export class P2PNegotiator {
         return;
       case 'restart':
         // The answerer lost a link we may not have noticed yet: negotiate afresh, now. A link still
-        // connecting is already the fresh negotiation the answerer asks for.
-        if (!this.host.isOfferer || this.stateValue.kind === 'connecting') return;
+        // connecting is already the fresh negotiation the answerer asks for — unless the answerer
+        // names that very negotiation as the one that failed.
+        if (!this.host.isOfferer) return;
+        if (this.stateValue.kind === 'connecting' && (signal.sessionId === undefined || signal.sessionId !== this.stateValue.link.sessionId)) return;
         this.retryAttempt = 0;
         this.drop('peer asked for a new P2P link');
         this.maybeStart();

@@ -18,6 +18,11 @@ export type LinkState = 'connecting' | 'open' | 'closed';
 export interface PeerLinkEvents {
   /** A description or candidate for the remote peer; send it through the hub. */
   signal: [signal: SignalPayload];
+  /**
+   * ICE found a working candidate pair (DTLS and SCTP come next). Optional for implementations;
+   * the session uses it to tell a stuck handshake from a peer that cannot be reached.
+   */
+  iceConnected: [];
   /** Both channels are open. */
   open: [];
   message: [data: Uint8Array, channel: LinkChannel];

@@ -41,6 +41,7 @@ export interface NativePeerConnection
     | 'onLocalDescription'
     | 'onLocalCandidate'
     | 'onStateChange'
+    | 'onIceStateChange'
     | 'onGatheringStateChange'
     | 'bytesSent'
     | 'bytesReceived'

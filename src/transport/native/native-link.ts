@@ -36,6 +36,8 @@ export const DEFAULT_BUFFERED_LOW_BYTES = 256 * 1024;
 export interface NativeLinkEvents {
   /** A description or candidate for the remote peer; send it through the hub. */
   signal: [signal: SignalPayload];
+  /** ICE found a working pair; DTLS and SCTP come next. */
+  iceConnected: [];
   /** Both channels are open. */
   open: [];
   message: [data: Uint8Array, channel: LinkChannel];
@@ -134,6 +136,7 @@ export class NativeLink extends EventEmitter<NativeLinkEvents> implements PeerLi
     // Registering onStateChange also lets the binding free the PC when it reaches `closed`, which is
     // what lets the process exit promptly (native-notes.md#closing-and-exit).
     this.#pc.onStateChange((state) => this.#guard('onStateChange', () => this.#onPeerState(state)));
+    this.#pc.onIceStateChange((state) => this.#guard('onIceStateChange', () => this.#onIceState(state)));
     this.#pc.onLocalDescription((sdp, type) => this.#guard('onLocalDescription', () => this.#onLocalDescription(sdp, type)));
     this.#pc.onLocalCandidate((candidate, mid) => this.#guard('onLocalCandidate', () => this.#onLocalCandidate(candidate, mid)));
     this.#pc.onDataChannel((dc) => this.#guard('onDataChannel', () => this.#onRemoteDataChannel(dc)));
@@ -289,6 +292,14 @@ export class NativeLink extends EventEmitter<NativeLinkEvents> implements PeerLi
     } catch (err) {
       throw new ListenerError(err);
     }
+  }
+
+  #iceConnected = false;
+
+  #onIceState(state: string): void {
+    if (this.#iceConnected || this.#state !== 'connecting' || (state !== 'connected' && state !== 'completed')) return;
+    this.#iceConnected = true;
+    this.#emitSafe('iceConnected');
   }
 
   #onPeerState(state: string): void {

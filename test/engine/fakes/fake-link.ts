@@ -27,7 +27,7 @@ export class FakeLink implements PeerLink {
   closeReason: string | undefined;
   private started = false;
   private readonly buffered: Record<LinkChannel, number> = { reliable: 0, unreliable: 0 };
-  private readonly listeners: Listeners = { signal: [], open: [], message: [], bufferedLow: [], close: [] };
+  private readonly listeners: Listeners = { signal: [], iceConnected: [], open: [], message: [], bufferedLow: [], close: [] };
   private bytesSent = 0;
   private bytesReceived = 0;
 
@@ -180,6 +180,20 @@ export class FakeLinkPair {
     if (this.offerer.state !== 'connecting' || this.answerer.state !== 'connecting') return;
     this.offerer.opened();
     this.answerer.opened();
+  }
+
+  /** ICE found a pair (both sides say so); DTLS and SCTP are still to come (open() or fail()). */
+  iceUp(): void {
+    for (const l of this.links) if (l.state === 'connecting') l.emit('iceConnected');
+  }
+
+  /** Only one side's connection fails (the other stays connecting, as with a one-sided DTLS error). */
+  failOne(side: 'offerer' | 'answerer', reason = 'ICE/DTLS failed'): void {
+    const l = side === 'offerer' ? this.offerer : this.answerer;
+    if (!l || l.state === 'closed') return;
+    l.stateValue = 'closed';
+    l.closeReason = reason;
+    queueMicrotask(() => l.emit('close', reason));
   }
 
   /** The connection fails (ICE failed, DTLS closed): both sides close with `reason`. */
