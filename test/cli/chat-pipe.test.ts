@@ -2,63 +2,14 @@
  * The terminal commands as people use them: two `chat`s in real terminals (tmux), and `pipe`
  * processes for scripts, plain and --json.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
+import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { useHub } from '../helpers/hub.js';
 import { waitUntil } from '../helpers/wait.js';
+import { BIN, NO_TMUX, ROOT, Terminal, cleanEnv, freePort, hasTmux } from './helpers.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = `${ROOT}bin/rtc-agent.js`;
-const hasTmux = spawnSync('tmux', ['-V']).status === 0;
-if (!hasTmux) console.warn('chat tests skipped: tmux is not installed (apt-get install tmux; .ci/run does)');
-
-/** Env for child commands: no RTC_AGENT_* from the shell, ICE on loopback. */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('RTC_AGENT_')));
-  return { ...env, RTC_AGENT_ICE_BIND_ADDRESS: '127.0.0.1', ...extra };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-class Terminal {
-  constructor(readonly name: string) {}
-  static open(name: string, command: string, env: NodeJS.ProcessEnv): Terminal {
-    execFileSync('tmux', ['new-session', '-d', '-s', name, '-x', '150', '-y', '40', command], { env, cwd: ROOT });
-    const t = new Terminal(name);
-    onTestFinished(() => {
-      spawnSync('tmux', ['kill-session', '-t', name]);
-    });
-    return t;
-  }
-  type(text: string): void {
-    execFileSync('tmux', ['send-keys', '-t', this.name, '-l', text]);
-    execFileSync('tmux', ['send-keys', '-t', this.name, 'Enter']);
-  }
-  screen(): string {
-    return execFileSync('tmux', ['capture-pane', '-p', '-t', this.name]).toString();
-  }
-  /** Waits until the screen matches (polling the terminal, as a person looking at it would). */
-  async waitFor(pattern: RegExp, ms = 15_000): Promise<string> {
-    let screen = '';
-    try {
-      return await waitUntil(() => ((screen = this.screen()), pattern.test(screen) ? screen : undefined), { what: `terminal ${this.name} to show ${pattern}`, timeoutMs: ms, intervalMs: 100 });
-    } catch (err) {
-      throw new Error(`${(err as Error).message.replace(/ \(last value.*$/s, '')}; it shows:\n${screen}`);
-    }
-  }
-  alive(): boolean {
-    return spawnSync('tmux', ['has-session', '-t', this.name]).status === 0;
-  }
-}
+if (!hasTmux) console.warn(NO_TMUX);
 
 describe.skipIf(!hasTmux)('rtc-agent chat in two terminals', () => {
   it('hosts a hub when none answers, then two chats talk P2P and /peers shows it', async () => {

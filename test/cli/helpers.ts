@@ -1,9 +1,10 @@
 /** What the CLI tests share: the built CLI in child processes, a clean environment, free ports. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { onTestFinished } from 'vitest';
+import { waitUntil } from '../helpers/wait.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const BIN = `${ROOT}bin/rtc-agent.js`;
@@ -87,4 +88,51 @@ export async function run(args: string[], options: { env?: NodeJS.ProcessEnv; in
   c.child.stdin!.end(options.input ?? '');
   const code = await c.exit;
   return { code, stdout: c.stdout(), stderr: c.stderr() };
+}
+
+export const hasTmux = spawnSync('tmux', ['-V']).status === 0;
+/** Said by each file whose terminal tests are skipped, so the run shows why. */
+export const NO_TMUX = 'terminal tests skipped: tmux is not installed (apt-get install tmux; .ci/run does)';
+
+/** A real terminal (a detached tmux session) running a command, read as a person would read it. */
+export class Terminal {
+  private constructor(readonly name: string) {}
+
+  static open(name: string, command: string, env: NodeJS.ProcessEnv = cleanEnv()): Terminal {
+    execFileSync('tmux', ['new-session', '-d', '-s', name, '-x', '160', '-y', '45', command], { env, cwd: ROOT });
+    const t = new Terminal(name);
+    onTestFinished(() => {
+      spawnSync('tmux', ['kill-session', '-t', name]);
+    });
+    return t;
+  }
+
+  type(text: string): void {
+    execFileSync('tmux', ['send-keys', '-t', this.name, '-l', text]);
+    execFileSync('tmux', ['send-keys', '-t', this.name, 'Enter']);
+  }
+
+  /** Sends a key by its tmux name (C-c, C-d). */
+  key(name: string): void {
+    execFileSync('tmux', ['send-keys', '-t', this.name, name]);
+  }
+
+  /** What the screen shows; with `escapes`, the color and style sequences too. */
+  screen(escapes = false): string {
+    return execFileSync('tmux', ['capture-pane', '-p', ...(escapes ? ['-e'] : []), '-t', this.name]).toString();
+  }
+
+  /** Waits until the screen matches (polling the terminal, as a person looking at it would). */
+  async waitFor(pattern: RegExp, ms = 15_000): Promise<string> {
+    let screen = '';
+    try {
+      return await waitUntil(() => ((screen = this.screen()), pattern.test(screen) ? screen : undefined), { what: `terminal ${this.name} to show ${pattern}`, timeoutMs: ms, intervalMs: 100 });
+    } catch (err) {
+      throw new Error(`${(err as Error).message.replace(/ \(last value.*$/s, '')}; it shows:\n${screen}`);
+    }
+  }
+
+  alive(): boolean {
+    return spawnSync('tmux', ['has-session', '-t', this.name]).status === 0;
+  }
 }
