@@ -13,6 +13,10 @@ import { emit, serveWorker } from '../lib/worker.js';
 import { makeBenchAgent } from './agent-pair.js';
 import { loadDist, type Agent, type NativeDataChannel, type NativePeerConnection } from './dist.js';
 
+/** Two RSS readings this close count as settled. */
+const RSS_STABLE_BYTES = 256 * 1024;
+const MAX_SAMPLES = 6;
+
 const dist = await loadDist();
 const status = await dist.native.acquireNative();
 if (!status.available) throw new Error(`node-datachannel unavailable: ${status.reason}`);
@@ -54,12 +58,19 @@ serveWorker(
   {
     async measure(p: { settleMs: number }) {
       const gc = (globalThis as { gc?: () => void }).gc;
-      // Two rounds: the first frees what the second's finalizers release.
-      gc?.();
-      await sleep(p.settleMs);
-      gc?.();
-      const m = process.memoryUsage();
-      return { rssBytes: m.rss, heapUsedBytes: m.heapUsed, externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers, threads: await countThreads(), fds: await countFds(), gc: gc !== undefined };
+      // RSS drifts for a while after allocations settle (V8 and malloc hand pages back late), so
+      // sample until two readings agree within RSS_STABLE_BYTES, at most MAX_SAMPLES times.
+      let last = Number.NaN;
+      let m = process.memoryUsage();
+      for (let i = 0; i < MAX_SAMPLES; i++) {
+        gc?.();
+        await sleep(p.settleMs);
+        gc?.();
+        m = process.memoryUsage();
+        if (Math.abs(m.rss - last) < RSS_STABLE_BYTES) break;
+        last = m.rss;
+      }
+      return { rssBytes: m.rss, heapTotalBytes: m.heapTotal, heapUsedBytes: m.heapUsed, externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers, threads: await countThreads(), fds: await countFds(), gc: gc !== undefined };
     },
     async agentConnect(p: { hubUrl: string; name: string }) {
       const agent = await makeBenchAgent(dist, p.name, { hubUrl: p.hubUrl, dir: path.join(tmp, p.name), e2ee: false, native: true, logLevel: 'error' });
@@ -94,6 +105,10 @@ serveWorker(
       if (p.offerer) opened(end.pc.createDataChannel('bench', {}));
       else end.pc.onDataChannel((dc) => guard(() => opened(dc)));
       return true;
+    },
+    rawState(p: { id: string }) {
+      const end = raw.get(p.id);
+      return end ? { pc: end.pc.state(), remoteSet: end.remoteSet, pendingCandidates: end.pending.length, dcOpen: end.dc?.isOpen() ?? null } : null;
     },
     rawSignal(p: { id: string; sdp?: string; type?: string; candidate?: string; mid?: string }) {
       const end = raw.get(p.id);

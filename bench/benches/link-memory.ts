@@ -12,7 +12,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { startServerChild, type ServerChild } from '../lib/child.js';
-import { deferred, withTimeout, type Deferred } from '../lib/async.js';
+import { deferred, sleep, withTimeout, type Deferred } from '../lib/async.js';
 import { round } from '../lib/stats.js';
 import type { BenchContext, BenchModule, BenchResult, ResultRow } from '../lib/types.js';
 import { startWorker, type WorkerHandle } from '../lib/worker.js';
@@ -22,12 +22,25 @@ const LINK_HOST = fileURLToPath(new URL('../agent/link-host.ts', import.meta.url
 const SUBJECTS = ['raw-nd', 'agent'] as const;
 type Subject = (typeof SUBJECTS)[number];
 const LINK_TIMEOUT_MS = 30_000;
+const BASELINE_WAIT_MS = 5_000;
+/**
+ * V8 grows the young generation under allocation bursts (connect, join) and its memory reducer
+ * shrinks it again seconds later, moving RSS by ~16 MiB in either direction at random; a fixed
+ * size keeps that out of the per-link numbers.
+ */
+const FIXED_YOUNG_GEN = ['--min-semi-space-size=8', '--max-semi-space-size=8'];
+/**
+ * glibc raises its trim and mmap thresholds after large frees (up to 32 MiB), so freed memory can
+ * stay in RSS until some later free trims it: fixed thresholds make RSS follow what is in use.
+ */
+const STEADY_MALLOC_ENV = { MALLOC_TRIM_THRESHOLD_: '131072', MALLOC_MMAP_THRESHOLD_: '131072' };
 /** After the GC, before reading RSS: lets native threads finish setting up and freeing. */
 const SETTLE_MS = 1_000;
 
 interface Sample {
   links: number;
   rssBytes: number;
+  heapTotalBytes: number;
   heapUsedBytes: number;
   externalBytes: number;
   arrayBuffersBytes: number;
@@ -46,7 +59,7 @@ async function measureSubject(ctx: BenchContext, subject: Subject, steps: number
   let measured: WorkerHandle | undefined;
   let helper: WorkerHandle | undefined;
   try {
-    measured = await startWorker(LINK_HOST, `links-${subject}-measured`, { nodeArgs: ['--expose-gc'] });
+    measured = await startWorker(LINK_HOST, `links-${subject}-measured`, { nodeArgs: ['--expose-gc', ...FIXED_YOUNG_GEN], env: STEADY_MALLOC_ENV });
     helper = await startWorker(LINK_HOST, `links-${subject}-helper`);
     const m = measured;
     const h = helper;
@@ -69,8 +82,11 @@ async function measureSubject(ctx: BenchContext, subject: Subject, steps: number
     const sample = async (links: number): Promise<void> => {
       const s = await m.call<Omit<Sample, 'links'>>('measure', { settleMs: SETTLE_MS });
       out.samples.push({ links, ...s });
-      ctx.log(`  ${subject} at ${links} link(s): RSS ${round(s.rssBytes / 1024 / 1024, 1)} MiB, heap ${round(s.heapUsedBytes / 1024 / 1024, 1)} MiB, threads ${s.threads}, fds ${s.fds}`);
+      ctx.log(`  ${subject} at ${links} link(s): RSS ${round(s.rssBytes / 1024 / 1024, 1)} MiB, heap ${round(s.heapUsedBytes / 1024 / 1024, 1)} of ${round(s.heapTotalBytes / 1024 / 1024, 1)} MiB, external ${round(s.externalBytes / 1024 / 1024, 1)} MiB, threads ${s.threads}, fds ${s.fds}`);
     };
+    // Startup garbage (module loading, the hub connection's first requests) is returned to the OS
+    // late; give it time so the 0-link sample is not higher than the later ones.
+    await sleep(BASELINE_WAIT_MS);
     await sample(0);
     let links = 0;
     for (const target of steps) {
@@ -81,7 +97,12 @@ async function measureSubject(ctx: BenchContext, subject: Subject, steps: number
           const o = openOf(id);
           await h.call('rawCreate', { id, offerer: false });
           await m.call('rawCreate', { id, offerer: true });
-          await withTimeout(Promise.all([o.measured.promise, o.helper.promise]), LINK_TIMEOUT_MS, `${id} to open`);
+          try {
+            await withTimeout(Promise.all([o.measured.promise, o.helper.promise]), LINK_TIMEOUT_MS, `${id} to open`);
+          } catch (err) {
+            const states = await Promise.all([m.call('rawState', { id }), h.call('rawState', { id })]).catch(() => null);
+            throw new Error(`${(err as Error).message} (measured end ${JSON.stringify(states?.[0])}, helper end ${JSON.stringify(states?.[1])})`);
+          }
         } else {
           await h.call('agentConnect', { hubUrl: hub.url, name: `helper-${k}` });
           const room = `links-${k}`;
@@ -139,24 +160,31 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     metric('0 links (baseline)', 'threads', 'count', (s) => at(s, 0)?.threads ?? null, true),
     metric('0 links (baseline)', 'fds', 'count', (s) => at(s, 0)?.fds ?? null, true),
   );
-  let prev = 0;
+  // RSS moves with V8's committed heap (heapTotal), which the memory reducer grows and shrinks on
+  // its own schedule; native memory (RSS − heapTotal) plus live JS heap is what the links hold.
+  const nativeOf = (x: Sample): number => x.rssBytes - x.heapTotalBytes;
+  const heldOf = (x: Sample): number => nativeOf(x) + x.heapUsedBytes;
+  // The first link pays one-time costs (libdatachannel's thread pool) and absorbs whatever the
+  // process still had to settle; later steps are counted from the 1-link sample.
   for (const n of steps) {
     const id = `${n} link${n === 1 ? '' : 's'}`;
+    const from = n === 1 ? 0 : 1;
+    const label = n === 1 ? 'first link' : `per link after the first (1→${n})`;
     rows.push(
-      metric(id, 'RSS per link', 'KiB', (s) => perLink(s, n, (x) => x.rssBytes, 1024)),
-      ...(prev > 0 ? [metric(id, `RSS per link, marginal (${prev}→${n})`, 'KiB', (s) => perLink(s, n, (x) => x.rssBytes, 1024, prev))] : []),
-      metric(id, 'JS heap per link', 'KiB', (s) => perLink(s, n, (x) => x.heapUsedBytes, 1024)),
-      metric(id, 'external memory per link', 'KiB', (s) => perLink(s, n, (x) => x.externalBytes, 1024)),
-      metric(id, 'threads per link', 'count', (s) => perLink(s, n, (x) => x.threads, 1)),
-      metric(id, 'fds per link', 'count', (s) => perLink(s, n, (x) => x.fds, 1)),
+      metric(id, `${label}: native + JS heap`, 'KiB', (s) => perLink(s, n, heldOf, 1024, from)),
+      metric(id, '  native (RSS − V8 heap committed)', 'KiB', (s) => perLink(s, n, nativeOf, 1024, from)),
+      metric(id, '  JS heap used', 'KiB', (s) => perLink(s, n, (x) => x.heapUsedBytes, 1024, from)),
+      metric(id, '  threads', 'count', (s) => perLink(s, n, (x) => x.threads, 1, from)),
+      metric(id, '  fds', 'count', (s) => perLink(s, n, (x) => x.fds, 1, from)),
+      metric(id, `RSS as read, per link (0→${n})`, 'KiB', (s) => perLink(s, n, (x) => x.rssBytes, 1024), true),
     );
-    prev = n;
   }
   const notes = [
     'raw-nd: the measured process holds one bare node-datachannel PeerConnection + one reliable DataChannel per link (as NATIVE-FACTS.md "d." measured); the far ends live in a helper process; signals forwarded by the bench process.',
     'agent: one agent in the measured process; link k is room links-k shared with helper agent k (helper process), so every link is one PeerConnection with the agent\'s two DataChannels (reliable, unreliable) plus its peer session, reliable-layer and room state; one room per link keeps helper agents from linking to each other.',
-    `Per link = (value at L − value at 0 links) / L, read after two forced GCs and ${SETTLE_MS} ms; marginal = (value at L − value at the previous step) / the links added. Both processes start with node-datachannel loaded (and, for agent, connected to the hub) before the 0-link sample.`,
-    'RSS includes allocator retention and thread stacks touched so far, so small steps are noisy (a 1-link number can be dominated by the first PeerConnection\'s one-time costs); trust the 24-link and marginal figures more.',
+    `first link = value at 1 link − value at 0; per link after the first = (value at L − value at 1) / (L − 1); each value read after forced GCs, ${SETTLE_MS} ms apart, until two RSS readings agree within 256 KiB (at most 6). Both processes start with node-datachannel loaded (and, for agent, connected to the hub) before the 0-link sample.`,
+    'memory per link = Δ(RSS − V8 heap committed) + Δ(JS heap used): plain RSS also moves with the V8 heap the memory reducer commits and releases on its own schedule (±10 MiB seen), shown as "RSS per link (as read)". The measured process runs with a fixed young generation (--min/--max-semi-space-size=8) and fixed glibc trim/mmap thresholds, so freed memory leaves RSS promptly.',
+    'The first link carries one-time costs (libdatachannel starts its thread pool: about 6 threads and 4 MiB in raw-nd) and whatever the process had left to settle, so it is noisy; the per-link figures after the first are the cost of each further link, as NATIVE-FACTS.md reported a marginal figure.',
   ];
   for (const s of SUBJECTS) if (runs[s]?.error) notes.push(`FAILED ${s}: ${runs[s]?.error}`);
   return {
