@@ -9,12 +9,23 @@
  * libuv's thread pool; the synchronous ones just run them in turn). Subjects alternate within each
  * round and the median over rounds is reported. Loads dist/ like the other benches.
  */
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { machineBusyMs, selfCpuMs } from '../lib/cpu.js';
 import { round, summarize } from '../lib/stats.js';
 import type { BenchContext, BenchModule, BenchResult, ResultRow } from '../lib/types.js';
 import type * as EngineCrypto from '../../src/engine/crypto/index.js';
 import type * as NodePlatform from '../../src/node/index.js';
-import type * as OldCrypto from '../../src/crypto/index.js';
+
+/**
+ * The pre-engine E2EE (src/crypto, deleted once the engine replaced it), as far as this bench calls
+ * it: loaded from `--previous <dist>` (a build of commit 9560670 or earlier), else left out.
+ */
+interface OldCrypto {
+  generateIdentity(): unknown;
+  E2eeSession: new (identity: unknown) => { capabilities(): unknown; cipherFor(req: unknown): { sealData(h: unknown, p: Uint8Array): Uint8Array; openData(f: unknown): Uint8Array } };
+  peerE2eeKeys(capabilities: unknown): unknown;
+}
 
 const SUBJECTS = ['engine-nodeAead', 'engine-webCrypto', 'src-crypto'] as const;
 type Subject = (typeof SUBJECTS)[number];
@@ -39,20 +50,29 @@ interface Pair {
 
 const header = (seq: number) => ({ flags: FLAGS, epoch: 1, seq, timestamp: 1_700_000_000_000 });
 
-async function load(): Promise<{ engine: typeof EngineCrypto; node: typeof NodePlatform; old: typeof OldCrypto }> {
+async function load(previousDist: string | null): Promise<{ engine: typeof EngineCrypto; node: typeof NodePlatform; old: OldCrypto | null }> {
   const at = (p: string): string => new URL(`../../dist/${p}`, import.meta.url).href;
+  let mods: { engine: typeof EngineCrypto; node: typeof NodePlatform };
   try {
-    return {
+    mods = {
       engine: (await import(at('engine/crypto/index.js'))) as typeof EngineCrypto,
       node: (await import(at('node/index.js'))) as typeof NodePlatform,
-      old: (await import(at('crypto/index.js'))) as typeof OldCrypto,
     };
   } catch (err) {
-    throw new Error(`cannot load dist/engine/crypto, dist/node or dist/crypto (run npm run build): ${String(err)}`);
+    throw new Error(`cannot load dist/engine/crypto or dist/node (run npm run build): ${String(err)}`);
   }
+  let old: OldCrypto | null = null;
+  if (previousDist !== null) {
+    try {
+      old = (await import(pathToFileURL(join(previousDist, 'crypto', 'index.js')).href)) as OldCrypto;
+    } catch {
+      old = null;
+    }
+  }
+  return { ...mods, old };
 }
 
-async function makePairs(mods: Awaited<ReturnType<typeof load>>): Promise<Record<Subject, Pair>> {
+async function makePairs(mods: Awaited<ReturnType<typeof load>>): Promise<Partial<Record<Subject, Pair>>> {
   const { engine, node, old } = mods;
   const enginePair = async (aead: EngineCrypto.Aead): Promise<Pair> => {
     const a = await engine.E2eeSession.create(await engine.generateIdentity(), { aead });
@@ -61,15 +81,18 @@ async function makePairs(mods: Awaited<ReturnType<typeof load>>): Promise<Record
     const ba = await b.cipherFor({ room: 'bench', selfId: 'b', peerId: 'a', peerKeys: engine.peerE2eeKeys(a.capabilities())! });
     return { seal: (seq, p) => ab.sealData(header(seq), p), open: (seq, s) => ba.openData({ ...header(seq), payload: s }) };
   };
-  const a = new old.E2eeSession(old.generateIdentity());
-  const b = new old.E2eeSession(old.generateIdentity());
-  const ab = a.cipherFor({ room: 'bench', selfId: 'a', peerId: 'b', peerKeys: old.peerE2eeKeys(b.capabilities())! });
-  const ba = b.cipherFor({ room: 'bench', selfId: 'b', peerId: 'a', peerKeys: old.peerE2eeKeys(a.capabilities())! });
-  return {
+  const pairs: Partial<Record<Subject, Pair>> = {
     'engine-nodeAead': await enginePair(node.nodeAead),
     'engine-webCrypto': await enginePair(engine.webCryptoAead),
-    'src-crypto': { seal: (seq, p) => ab.sealData(header(seq), p), open: (seq, s) => ba.openData({ ...header(seq), payload: s }) },
   };
+  if (old) {
+    const a = new old.E2eeSession(old.generateIdentity());
+    const b = new old.E2eeSession(old.generateIdentity());
+    const ab = a.cipherFor({ room: 'bench', selfId: 'a', peerId: 'b', peerKeys: old.peerE2eeKeys(b.capabilities()) });
+    const ba = b.cipherFor({ room: 'bench', selfId: 'b', peerId: 'a', peerKeys: old.peerE2eeKeys(a.capabilities()) });
+    pairs['src-crypto'] = { seal: (seq, p) => ab.sealData(header(seq), p), open: (seq, s) => ba.openData({ ...header(seq), payload: s }) };
+  }
+  return pairs;
 }
 
 interface Round {
@@ -118,8 +141,9 @@ export const e2eeCryptoBench: BenchModule = {
   name: 'e2ee-crypto',
   description: 'E2EE seal+open per frame, 64 B and 32 KiB: engine with nodeAead vs engine with WebCrypto vs pre-engine src/crypto',
   async run(ctx: BenchContext): Promise<BenchResult> {
-    const mods = await load();
+    const mods = await load(ctx.previousDist);
     const pairs = await makePairs(mods);
+    const active = SUBJECTS.filter((s) => pairs[s] !== undefined);
     const rounds = ctx.quick ? 3 : 12;
     const seqs: Record<Subject, number> = { 'engine-nodeAead': 0, 'engine-webCrypto': 0, 'src-crypto': 0 };
     const raw: Record<string, Record<Subject, Round[]>> = {};
@@ -131,14 +155,14 @@ export const e2eeCryptoBench: BenchModule = {
       const frames = ctx.quick ? Math.ceil(size.frames / 4) : size.frames;
       const bySubject: Record<Subject, Round[]> = { 'engine-nodeAead': [], 'engine-webCrypto': [], 'src-crypto': [] };
       // One warm-up round per subject (JIT, key schedules), not recorded.
-      for (const s of SUBJECTS) await runRound(pairs[s], () => ++seqs[s], plaintext, Math.min(frames, 200));
+      for (const s of active) await runRound(pairs[s] as Pair, () => ++seqs[s], plaintext, Math.min(frames, 200));
       for (let r = 0; r < rounds; r++) {
         // Rotate the order so no subject always runs first (or right after a GC-heavy one).
-        const order = SUBJECTS.map((_, i) => SUBJECTS[(i + r) % SUBJECTS.length] as Subject);
-        for (const s of order) bySubject[s].push(await runRound(pairs[s], () => ++seqs[s], plaintext, frames));
+        const order = active.map((_, i) => active[(i + r) % active.length] as Subject);
+        for (const s of order) bySubject[s].push(await runRound(pairs[s] as Pair, () => ++seqs[s], plaintext, frames));
       }
       raw[id] = bySubject;
-      ctx.log(`${id}: ${SUBJECTS.map((s) => `${s} ${round(summarize(bySubject[s].map((x) => x.sequentialUs)).p50, 1)} µs`).join(' | ')}`);
+      ctx.log(`${id}: ${active.map((s) => `${s} ${round(summarize(bySubject[s].map((x) => x.sequentialUs)).p50, 1)} µs`).join(' | ')}`);
     }
     const wallMs = performance.now() - cpu0.at;
     const machine1 = machineBusyMs();
@@ -151,7 +175,7 @@ export const e2eeCryptoBench: BenchModule = {
         metric: name,
         unit: 'µs/frame',
         higherIsBetter: false,
-        values: Object.fromEntries(SUBJECTS.map((s) => [s, round(summarize(bySubject[s].map(pick)).p50, 2)])),
+        values: Object.fromEntries(active.map((s) => [s, round(summarize(bySubject[s].map(pick)).p50, 2)])),
       });
       rows.push(
         metric('seal+open, one at a time', (r) => r.sequentialUs),
@@ -161,21 +185,24 @@ export const e2eeCryptoBench: BenchModule = {
       );
     }
     if (otherPct !== null) {
-      rows.push({ scenario: 'machine', metric: 'other procs CPU', unit: '% core', higherIsBetter: false, informational: true, values: Object.fromEntries(SUBJECTS.map((s) => [s, otherPct])) });
+      rows.push({ scenario: 'machine', metric: 'other procs CPU', unit: '% core', higherIsBetter: false, informational: true, values: Object.fromEntries(active.map((s) => [s, otherPct])) });
     }
     return {
       name: 'e2ee-crypto',
       title: 'E2EE cost per DATA frame (seal + open), median of rounds',
-      subjects: [...SUBJECTS],
-      baseline: 'src-crypto',
-      ratios: [
-        { of: 'engine-nodeAead', to: 'src-crypto' },
-        { of: 'engine-webCrypto', to: 'src-crypto' },
-      ],
+      subjects: [...active],
+      baseline: mods.old ? 'src-crypto' : 'engine-nodeAead',
+      ratios: mods.old
+        ? [
+            { of: 'engine-nodeAead', to: 'src-crypto' },
+            { of: 'engine-webCrypto', to: 'src-crypto' },
+          ]
+        : [{ of: 'engine-webCrypto', to: 'engine-nodeAead' }],
       rows,
       raw: { rounds, inFlight: IN_FLIGHT, sizes: SIZES, results: raw },
       notes: [
-        ...SUBJECTS.map((s) => `${s}: ${LABELS[s]}`),
+        ...active.map((s) => `${s}: ${LABELS[s]}`),
+        ...(mods.old ? [] : ['pre-engine src/crypto: not measured (pass --previous <dist of commit 9560670> to add it)']),
         `${rounds} rounds per scenario after one warm-up, subjects rotating; one round = ${SIZES.map((s) => `${ctx.quick ? Math.ceil(s.frames / 4) : s.frames} × ${s.id}`).join(', ')} frames one at a time, then as many ${IN_FLIGHT} in flight.`,
         'Both sides of the pair live in this process; the per-frame cost is the sender\'s seal plus the receiver\'s open.',
         ...(otherPct !== null && otherPct > 20 ? [`other processes used ${otherPct}% of a core during the run: numbers are noisy`] : []),

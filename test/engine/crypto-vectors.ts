@@ -1,6 +1,6 @@
 /**
  * The engine's E2EE against test/fixtures/e2ee-vectors.json (made by the pre-engine src/crypto with
- * fixed keys; see test/fixtures/make-e2ee-vectors.ts): fingerprints, recipient hints, nonces, room
+ * fixed keys; the generator was deleted with src/crypto): fingerprints, recipient hints, nonces, room
  * keys, each side's pair checks and hints, and every sealed DATA/UNRELIABLE payload byte for byte
  * — plus the other side opening each one. Run once per AEAD (crypto-vectors.test.ts with WebCrypto,
  * test/node/crypto-node.test.ts with node:crypto). Platform-neutral: no Buffer, no node: imports.

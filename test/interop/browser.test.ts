@@ -23,7 +23,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { describe, expect, it, onTestFailed, onTestFinished } from 'vitest';
-import { deriveRoomKey } from '../../src/crypto/index.js';
+import { deriveRoomKey } from '../../src/engine/crypto/index.js';
+import { nodeScrypt } from '../../src/node/index.js';
 import { derivePeerId } from '../../src/protocol/peer-id.js';
 import { SIGNALR_BUNDLE_PATH, WEB_MODULES, WebAssets } from '../../src/hub/web-page.js';
 import { spawnChildAgent, type ChildAgent } from '../helpers/agents.js';
@@ -497,7 +498,7 @@ describe.skipIf(!HAS_CHROMIUM || !BUILT)('browser chat with CLI agents (Chromium
       };
     })()`)) as { vector: string; room: string; roomMs: number; identity: string };
     expect(out.vector).toBe('fdbabe1c9d3472007856e7190d01e9fe7c6ad7cbc8237830e77376634b3731622eaf30d92e22a3886ff109279d9830dac727afb94a83ee6d8360cbdfa2cc0640');
-    expect(out.room).toBe((await deriveRoomKey('lobby', 'Cafe\u0301 secret')).key.toString('hex'));
+    expect(out.room).toBe(Buffer.from((await deriveRoomKey('lobby', 'Cafe\u0301 secret', nodeScrypt)).key).toString('hex'));
     expect(out.identity).toMatch(/^([0-9A-F]{4} ){7}[0-9A-F]{4}$/);
     console.log(`room key (scrypt N=2^15, r=8) in Chromium: ${Math.round(out.roomMs)} ms`);
   });
