@@ -67,6 +67,9 @@ describe.skipIf(!hasTmux)('rtc-agent chat with E2EE', () => {
     await bob.waitFor(/alice \[(p2p|relay)\] 🔒: sealed hello/);
     bob.type('/verify alice');
     await bob.waitFor(new RegExp(`\\* alice: ${aliceFp}`));
+    // Each side has its own identity (its own XDG_CONFIG_HOME): the two fingerprints differ.
+    const bobFp = /\* you: +((?:[0-9A-F]{4} ?){8})/.exec(await bob.waitFor(/\* you: /))![1]!.trim();
+    expect(bobFp).not.toBe(aliceFp);
     alice.type(`/file ${base}/report.bin`);
     // Chat asks before a file lands on disk.
     await bob.waitFor(/alice offers report\.bin \(1\.9 MiB\): \/accept to take it/);

@@ -90,6 +90,10 @@ export async function run(args: string[], options: { env?: NodeJS.ProcessEnv; in
   return { code, stdout: c.stdout(), stderr: c.stderr() };
 }
 
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
 export const hasTmux = spawnSync('tmux', ['-V']).status === 0;
 /** Said by each file whose terminal tests are skipped, so the run shows why. */
 export const NO_TMUX = 'terminal tests skipped: tmux is not installed (apt-get install tmux; .ci/run does)';
@@ -99,7 +103,11 @@ export class Terminal {
   private constructor(readonly name: string) {}
 
   static open(name: string, command: string, env: NodeJS.ProcessEnv = cleanEnv()): Terminal {
-    execFileSync('tmux', ['new-session', '-d', '-s', name, '-x', '160', '-y', '45', command], { env, cwd: ROOT });
+    // A tmux server that is already running gives new sessions its own environment, not the
+    // client's: so the command gets exactly `env` through env -i.
+    const vars = Object.entries(env).flatMap(([k, v]) => (v === undefined || k === 'TMUX' ? [] : [shellQuote(`${k}=${v}`)]));
+    const wrapped = `env -i ${vars.join(' ')} sh -c ${shellQuote(command)}`;
+    execFileSync('tmux', ['new-session', '-d', '-s', name, '-x', '160', '-y', '45', wrapped], { env, cwd: ROOT });
     const t = new Terminal(name);
     onTestFinished(() => {
       spawnSync('tmux', ['kill-session', '-t', name]);
