@@ -49,6 +49,7 @@ export class BrowserLink extends Emitter<PeerLinkEvents> implements PeerLink {
   readonly #bufferedLowBytes: number;
   readonly #channels = new Map<LinkChannel, RTCDataChannel>();
   #started = false;
+  #iceReported = false;
   #remoteDescriptionSet = false;
   #localDescriptionSent = false;
   /** Remote candidates that came before the remote description (addIceCandidate would reject them). */
@@ -85,6 +86,13 @@ export class BrowserLink extends Emitter<PeerLinkEvents> implements PeerLink {
       else if (state === 'closed') this.#close('peer connection closed');
     };
     this.#pc.ondatachannel = (e) => this.#onRemoteChannel(e.channel);
+    // Once, when ICE has a working pair: the session then gives DTLS and SCTP a short while only.
+    this.#pc.oniceconnectionstatechange = () => {
+      const ice = this.#pc.iceConnectionState;
+      if (this.#iceReported || this.#state !== 'connecting' || !(ice === 'connected' || ice === 'completed')) return;
+      this.#iceReported = true;
+      this.emit('iceConnected');
+    };
   }
 
   get state(): LinkState {
