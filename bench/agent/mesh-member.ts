@@ -11,16 +11,19 @@ import path from 'node:path';
 import { emit, serveWorker } from '../lib/worker.js';
 import { makeBenchAgent } from './agent-pair.js';
 import { loadDist, type Agent } from './dist.js';
+import { p2pReasonLogger } from './p2p-reasons.js';
 
 const dist = await loadDist();
 const tmp = await mkdtemp(path.join(os.tmpdir(), 'rtc-agent-mesh-'));
 let agent: Agent | undefined;
+/** Why P2P attempts failed or links went back to relay, with how often (digits folded so they group). */
+const failureReasons = new Map<string, number>();
 const wallNow = (): number => performance.timeOrigin + performance.now();
 
 serveWorker(
   {
     async connect(p: { hubUrl: string; name: string }) {
-      agent = await makeBenchAgent(dist, p.name, { hubUrl: p.hubUrl, dir: tmp, e2ee: false, native: true, logLevel: 'error' });
+      agent = await makeBenchAgent(dist, p.name, { hubUrl: p.hubUrl, dir: tmp, e2ee: false, native: true, logLevel: 'error', overrides: { logger: p2pReasonLogger((r) => failureReasons.set(r, (failureReasons.get(r) ?? 0) + 1)) } });
       return { pid: process.pid };
     },
     async join(p: { room: string; expect: number }) {
@@ -43,6 +46,7 @@ serveWorker(
       };
       a.on('path-changed', check);
       a.on('peer-joined', check);
+
       const t0 = wallNow();
       await a.join(p.room);
       const joinedAt = wallNow();
@@ -56,6 +60,7 @@ serveWorker(
         peers: peers.length,
         p2p: peers.filter((x) => x.path === 'p2p').length,
         p2pFailures: peers.reduce((n, x) => n + x.p2pFailures, 0),
+        failureReasons: Object.fromEntries(failureReasons),
         rssBytes: mem.rss,
         heapUsedBytes: mem.heapUsed,
       };

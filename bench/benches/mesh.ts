@@ -22,6 +22,7 @@ interface MemberStats {
   peers: number;
   p2p: number;
   p2pFailures: number;
+  failureReasons: Record<string, number>;
   rssBytes: number;
   heapUsedBytes: number;
 }
@@ -139,7 +140,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
       metric(id, 'every member lists all others', 'ms', seen.length === r.members ? round(Math.max(...seen), 1) : null),
       metric(id, 'slowest join()', 'ms', r.joinedMs.length ? round(Math.max(...r.joinedMs), 1) : null),
       metric(id, 'links on P2P (both ends)', `of ${links}`, round(p2pSides / 2, 1), true, true),
-      metric(id, 'P2P retries (all members)', 'count', r.stats.reduce((n, s) => n + (s?.p2pFailures ?? 0), 0), true),
+      metric(id, 'failed P2P attempts (each member counts its own)', 'count', r.stats.reduce((n, s) => n + (s?.p2pFailures ?? 0), 0), true),
       metric(id, 'member RSS, median', 'MiB', rss.length ? round(summarize(rss).p50, 1) : null, true),
       metric(id, 'processes started + connected', 'ms', r.startMs, true),
       metric(id, 'machine busy during formation', '% core', r.otherPct, true),
@@ -151,6 +152,9 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     `On this machine all n processes, the hub and the bench share ${os.cpus().length} cores: mesh-32 is 32 Node processes plus 496 PeerConnection pairs, so its time is mostly CPU contention. "machine busy" is the whole machine's CPU (members included) during formation.`,
   ];
   for (const r of runs) {
+    const reasons: Record<string, number> = {};
+    for (const st of r.stats) for (const [k, v] of Object.entries(st?.failureReasons ?? {})) reasons[k] = (reasons[k] ?? 0) + v;
+    if (Object.keys(reasons).length) notes.push(`mesh-${r.members}: why P2P attempts failed (as the members saw it): ${JSON.stringify(reasons)}.`);
     if (r.error) notes.push(`FAILED mesh-${r.members}: ${r.error}`);
     else if (!r.complete) notes.push(`mesh-${r.members}: not complete after ${r.timeoutMs / 1000} s (${r.meshedMs.filter((x) => x !== null).length}/${r.members} members had all peers on P2P).`);
   }
