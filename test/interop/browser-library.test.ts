@@ -252,7 +252,7 @@ describe.skipIf(!HAS_CHROMIUM || !BUILT)('a web app on rtc-agent/browser with a 
     expect(events.events.filter((e) => ['error', 'delivery-refused', 'file-failed'].includes(e.type))).toEqual([]);
     await app.call('close');
     await events.next((e) => e.type === 'peer-left' && peerOf(e) === me.selfId);
-  });
+  }, 120_000); // ~10 s alone; many steps, each bounded, on 2 shared cores
 
   it("a stored identity keeps the page's fingerprint across page loads, until it is deleted", async () => {
     const hub = await useHub();
@@ -277,5 +277,5 @@ describe.skipIf(!HAS_CHROMIUM || !BUILT)('a web app on rtc-agent/browser with a 
     await app.call('close');
     const session = await app.call<{ fingerprint: string }>('start', { e2ee: true }, 'stored');
     expect(session.fingerprint).not.toBe(fresh.fingerprint);
-  });
+  }, 60_000);
 });
