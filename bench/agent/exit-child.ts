@@ -67,7 +67,8 @@ async function agentRun(): Promise<void> {
   say('closing');
   await agent.close();
   say('closed');
-  await rm(tmp, { recursive: true, force: true });
+  // The agent may still be saving its known peers just after close(): retry on ENOTEMPTY.
+  await rm(tmp, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
 }
 
 async function rawRun(): Promise<void> {

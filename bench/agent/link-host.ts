@@ -5,13 +5,14 @@
  * in through `rawSignal`, the bench process forwarding them between two hosts). `measure` reports
  * this process's memory, threads and file descriptors after a full GC (run with --expose-gc).
  */
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { sleep } from '../lib/async.js';
 import { emit, serveWorker } from '../lib/worker.js';
 import { makeBenchAgent } from './agent-pair.js';
 import { loadDist, type Agent, type NativeDataChannel, type NativePeerConnection } from './dist.js';
+import { removeTempDir } from '../lib/fs.js';
 
 /** Two RSS readings this close count as settled. */
 const RSS_STABLE_BYTES = 256 * 1024;
@@ -132,6 +133,6 @@ serveWorker(
       guard(() => end.pc.close());
     }
     dist.native.releaseNative();
-    await rm(tmp, { recursive: true, force: true });
+    await removeTempDir(tmp);
   },
 );

@@ -5,13 +5,14 @@
  * every other member (`seen-all`) and when every one of them is on P2P (`meshed`). `stats` says
  * where each peer is. Closing the worker closes the agent.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { emit, serveWorker } from '../lib/worker.js';
 import { makeBenchAgent } from './agent-pair.js';
 import { loadDist, type Agent } from './dist.js';
 import { p2pReasonLogger } from './p2p-reasons.js';
+import { removeTempDir } from '../lib/fs.js';
 
 const dist = await loadDist();
 const tmp = await mkdtemp(path.join(os.tmpdir(), 'rtc-agent-mesh-'));
@@ -68,6 +69,6 @@ serveWorker(
   },
   async () => {
     await agent?.close({ flushMs: 0 });
-    await rm(tmp, { recursive: true, force: true });
+    await removeTempDir(tmp);
   },
 );

@@ -18,6 +18,7 @@ import { startWorker, type WorkerHandle } from '../lib/worker.js';
 import { NOISY_OTHER_PCT } from '../relay/scenarios.js';
 import { sha256File, type FileRound, type ThroughputRound } from './measure.js';
 import type { PairSpec, RttResult } from './pair-worker.js';
+import { removeTempDir } from '../lib/fs.js';
 
 const HUB_SERVER = fileURLToPath(new URL('../servers/hub-server.ts', import.meta.url));
 const PAIR_WORKER = fileURLToPath(new URL('./pair-worker.ts', import.meta.url));
@@ -229,7 +230,7 @@ export async function runPairScenarios(
   } finally {
     await Promise.all([...workers.values()].map((w) => w.stop()));
     await Promise.all([...hubs.values()].map((h) => h.stop()));
-    await rm(tmp, { recursive: true, force: true });
+    await removeTempDir(tmp);
   }
   for (const [b, hub] of hubs) {
     const tail = hub.stderrTail().trim();

@@ -10,7 +10,7 @@
  * cleanup() under a raw pair.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { serveWorker } from '../lib/worker.js';
@@ -19,6 +19,7 @@ import { DIST_DIR, loadDist, type AvailableNativeBinding } from './dist.js';
 import { fileRound, lossyRttRound, rttRound, throughputRound } from './measure.js';
 import type { Pipe } from './pipe.js';
 import { openRawPair } from './raw-nd.js';
+import { removeTempDir } from '../lib/fs.js';
 
 export type PairSpec =
   | { name: string; kind: 'raw'; unreliable?: boolean }
@@ -65,7 +66,7 @@ async function closeAll(): Promise<void> {
   await Promise.all([...pipes.values()].map((p) => p.close().catch(() => undefined)));
   pipes.clear();
   dist.native.releaseNative();
-  await rm(tmp, { recursive: true, force: true });
+  await removeTempDir(tmp);
 }
 
 serveWorker(

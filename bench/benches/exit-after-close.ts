@@ -7,7 +7,7 @@
  * cleanup(). A process still alive 15 s after close counts as hung and is killed.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -17,6 +17,7 @@ import { DIST_DIR } from '../agent/dist.js';
 import { startServerChild, trackChild, type ServerChild } from '../lib/child.js';
 import { round, summarize } from '../lib/stats.js';
 import type { BenchContext, BenchModule, BenchResult, ResultRow } from '../lib/types.js';
+import { removeTempDir } from '../lib/fs.js';
 
 const HUB_SERVER = fileURLToPath(new URL('../servers/hub-server.ts', import.meta.url));
 const CHILD_SOURCE = fileURLToPath(new URL('../agent/exit-child.ts', import.meta.url));
@@ -121,7 +122,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     }
   } finally {
     await hub?.stop();
-    await rm(tmp, { recursive: true, force: true });
+    await removeTempDir(tmp);
   }
 
   const of = (s: Subject): ProcessRun[] => runs.filter((r) => r.subject === s);

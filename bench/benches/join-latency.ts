@@ -9,7 +9,7 @@
  * "first message" is a message sent on open arriving at the other side, "P2P" is both channels
  * open (signals handed over on the next turn, no hub). Trials of the subjects alternate.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,7 @@ import { startServerChild, type ServerChild } from '../lib/child.js';
 import { machineBusyMs, selfCpuMs, pidCpuMs } from '../lib/cpu.js';
 import { round, summarize } from '../lib/stats.js';
 import type { BenchContext, BenchModule, BenchResult, ResultRow } from '../lib/types.js';
+import { removeTempDir } from '../lib/fs.js';
 
 const HUB_SERVER = fileURLToPath(new URL('../servers/hub-server.ts', import.meta.url));
 const SUBJECTS = ['raw-nd', 'native-link', 'agent', 'agent-e2ee'] as const;
@@ -125,7 +126,7 @@ async function agentTrial(dist: Dist, hub: ServerChild, tmp: string, subject: 'a
     return { joinMs: null, firstMessageMs: null, p2pMs: null, p2pFailures: 0, firstPath: null, otherPct: null, error: (err as Error).message };
   } finally {
     await Promise.all(agents.map((x) => x.close({ flushMs: 0 }).catch(() => undefined)));
-    await rm(dir, { recursive: true, force: true });
+    await removeTempDir(dir);
   }
 }
 
@@ -160,7 +161,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
   } finally {
     await hub?.stop();
     dist.native.releaseNative();
-    await rm(tmp, { recursive: true, force: true });
+    await removeTempDir(tmp);
   }
 
   const rows: ResultRow[] = [];

@@ -7,7 +7,7 @@
  * and the slowest. Alternating with them, NativeLink pairs (the link layer alone, no hub, signals
  * on the next turn), which have no retry: a failed one is a failure.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,7 @@ import { startServerChild, type ServerChild } from '../lib/child.js';
 import { machineBusyMs, selfCpuMs } from '../lib/cpu.js';
 import { round, summarize } from '../lib/stats.js';
 import type { BenchContext, BenchModule, BenchResult, ResultRow } from '../lib/types.js';
+import { removeTempDir } from '../lib/fs.js';
 
 const HUB_SERVER = fileURLToPath(new URL('../servers/hub-server.ts', import.meta.url));
 const SUBJECTS = ['agent', 'native-link'] as const;
@@ -123,7 +124,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     await Promise.all(agents.map((x) => x.close({ flushMs: 0 }).catch(() => undefined)));
     await hub?.stop();
     dist.native.releaseNative();
-    await rm(tmp, { recursive: true, force: true });
+    await removeTempDir(tmp);
   }
   const wallMs = performance.now() - t0;
   const m1 = machineBusyMs();
