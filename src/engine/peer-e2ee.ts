@@ -12,13 +12,10 @@
 import { ErrorCode, RtcAgentError } from '../errors.js';
 import { FrameFlag, FrameKind, NackReason, type AckFrame, type DataFrame, type UnreliableFrame } from '../protocol/frames.js';
 import type { Participant } from '../protocol/room-contract.js';
+import { isPromise, type MaybePromise } from './maybe-promise.js';
 import type { DataHeaderFields } from './reliable.js';
 
-export type MaybePromise<T> = T | Promise<T>;
-
-export function isPromise<T>(value: MaybePromise<T>): value is Promise<T> {
-  return typeof (value as { then?: unknown } | null)?.then === 'function';
-}
+export { isPromise, type MaybePromise } from './maybe-promise.js';
 
 /** What the session needs of a pairwise cipher (src/engine/crypto's PeerCipher). */
 export interface FrameCipher {

@@ -33,6 +33,7 @@
 import { ErrorCode, RtcAgentError } from '../../errors.js';
 import { FrameFlag, FrameKind, type DataFrame, type UnreliableFrame } from '../../protocol/frames.js';
 import { bytesEqual } from '../bytes.js';
+import { isPromise, type MaybePromise } from '../maybe-promise.js';
 import { GCM_TAG_BYTES } from './aead.js';
 import { CHECK_BYTES, type PairKeys } from './pairwise.js';
 import type { ReplayWindow } from './replay-window.js';
@@ -60,12 +61,7 @@ export type SealTarget =
   | { kind: typeof FrameKind.Data; header: DataHeader }
   | { kind: typeof FrameKind.Unreliable; header: UnreliableHeader; counter: number };
 
-/** A value now, or later: what a seal or open returns (a Promise exactly when the AEAD is async). */
-export type MaybePromise<T> = T | Promise<T>;
-
-function isPromise<T>(value: MaybePromise<T>): value is Promise<T> {
-  return typeof (value as { then?: unknown } | null)?.then === 'function';
-}
+export type { MaybePromise } from '../maybe-promise.js';
 
 function fail(code: ErrorCode, message: string, keys: PairKeys): RtcAgentError {
   return new RtcAgentError(code, message, { details: { peer: keys.peerId, room: keys.room } });
