@@ -10,19 +10,17 @@ import type { EngineLogger } from '../../engine/log.js';
 import type { LinkChannel, LinkState, PeerLink, PeerLinkEvents, PeerLinkStats } from '../../engine/peer-link.js';
 import { ErrorCode, RtcAgentError } from '../../errors.js';
 import type { IceServer, SignalPayload } from '../../protocol/room-contract.js';
+import { DEFAULT_REMOTE_MAX_MESSAGE_SIZE, LINK_LABELS, answerAsDtlsServer, channelOfLabel } from '../../engine/sdp.js';
 import { readLinkStats } from './link-stats.js';
 
 /** The channel labels every rtc-agent peer uses (the offerer creates both). */
-export const LINK_LABELS: Readonly<Record<LinkChannel, string>> = { reliable: 'rtc-agent/reliable', unreliable: 'rtc-agent/unreliable' };
+export { LINK_LABELS };
 
 /**
  * `bufferedLow` fires when a channel's send buffer drains to this: the native link's 256 KiB, so a
  * browser keeps SCTP fed the same way while the engine refills (native-notes.md#bufferedamountlow).
  */
 export const DEFAULT_BROWSER_BUFFERED_LOW_BYTES = 256 * 1024;
-
-/** RFC 8841 §6.1: without `a=max-message-size` a peer accepts 64 KiB. */
-const RFC8841_DEFAULT_MAX_MESSAGE_BYTES = 65_536;
 
 /** getStats() is asynchronous and not free: stats() refreshes its snapshot at most this often. */
 const STATS_REFRESH_MS = 1_000;
@@ -107,7 +105,7 @@ export class BrowserLink extends Emitter<PeerLinkEvents> implements PeerLink {
   /** The largest message {@link send} takes: what the SCTP transport negotiated (64 KiB before). */
   get maxSendSize(): number {
     const negotiated = this.#pc.sctp?.maxMessageSize;
-    if (negotiated === undefined || negotiated === null) return RFC8841_DEFAULT_MAX_MESSAGE_BYTES;
+    if (negotiated === undefined || negotiated === null) return DEFAULT_REMOTE_MAX_MESSAGE_SIZE;
     return negotiated === 0 ? Number.POSITIVE_INFINITY : negotiated;
   }
 
@@ -220,7 +218,7 @@ export class BrowserLink extends Emitter<PeerLinkEvents> implements PeerLink {
     // `actpass` as `active`, so this side answers `passive`. As DTLS client the browser would send
     // its ClientHello before the offerer has the answer, and wait ~1 s for a retransmit
     // (native-notes.md#dtls-role-and-the-1-s-setup).
-    const remote = sdpType === 'offer' ? sdp.replace(/^a=setup:actpass(?=\r?$)/gm, 'a=setup:active') : sdp;
+    const remote = sdpType === 'offer' ? answerAsDtlsServer(sdp) : sdp;
     await this.#pc.setRemoteDescription({ type: sdpType, sdp: remote });
     this.#remoteDescriptionSet = true;
     if (this.role === 'answerer') {
@@ -272,7 +270,7 @@ export class BrowserLink extends Emitter<PeerLinkEvents> implements PeerLink {
   // -- channels --------------------------------------------------------------------------------
 
   #onRemoteChannel(dc: RTCDataChannel): void {
-    const channel = dc.label === LINK_LABELS.reliable ? 'reliable' : dc.label === LINK_LABELS.unreliable ? 'unreliable' : undefined;
+    const channel = channelOfLabel(dc.label);
     if (this.#state === 'closed' || this.role !== 'answerer' || channel === undefined || this.#channels.has(channel)) {
       this.#log.warn({ label: dc.label }, 'unexpected data channel from the remote; closed');
       dc.close();

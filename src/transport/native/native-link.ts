@@ -10,11 +10,12 @@ import { ErrorCode, RtcAgentError } from '../../errors.js';
 import type { Logger } from '../../log/logger.js';
 import type { IceServer, SignalPayload } from '../../protocol/room-contract.js';
 import type { LinkChannel, LinkState, PeerLink } from '../../engine/peer-link.js';
+import { DEFAULT_REMOTE_MAX_MESSAGE_SIZE, LINK_LABELS, answerAsDtlsServer, channelOfLabel, parseMaxMessageSize, w3cCandidate } from '../../engine/sdp.js';
 import { onNativeCleanup, type AvailableNativeBinding, type NativeDataChannel, type NativePeerConnection, type NativeRtcConfig } from './binding.js';
 import { toNativeIceServers } from './ice-servers.js';
 
-export const RELIABLE_LABEL = 'rtc-agent/reliable';
-export const UNRELIABLE_LABEL = 'rtc-agent/unreliable';
+export const RELIABLE_LABEL = LINK_LABELS.reliable;
+export const UNRELIABLE_LABEL = LINK_LABELS.unreliable;
 
 /**
  * What this side advertises as `a=max-message-size` (and so accepts). 256 KiB is libdatachannel's
@@ -22,8 +23,7 @@ export const UNRELIABLE_LABEL = 'rtc-agent/unreliable';
  */
 export const DEFAULT_LOCAL_MAX_MESSAGE_SIZE = 256 * 1024;
 
-/** RFC 8841 §6.1: a peer whose SDP has no `a=max-message-size` accepts 64 KiB. */
-export const DEFAULT_REMOTE_MAX_MESSAGE_SIZE = 65_536;
+export { DEFAULT_REMOTE_MAX_MESSAGE_SIZE, answerAsDtlsServer, parseMaxMessageSize, w3cCandidate } from '../../engine/sdp.js';
 
 /**
  * `bufferedLow` fires when a channel's send buffer drains to this. 256 KiB keeps SCTP fed while
@@ -79,11 +79,6 @@ export interface NativeLinkStats {
 
 const CHANNELS: readonly LinkChannel[] = ['reliable', 'unreliable'];
 
-function channelOfLabel(label: string): LinkChannel | undefined {
-  if (label === RELIABLE_LABEL) return 'reliable';
-  if (label === UNRELIABLE_LABEL) return 'unreliable';
-  return undefined;
-}
 
 export class NativeLink extends EventEmitter<NativeLinkEvents> implements PeerLink {
   readonly role: 'offerer' | 'answerer';
@@ -480,36 +475,6 @@ function unwrapListenerError(body: () => void): void {
   } catch (err) {
     throw err instanceof ListenerError ? err.cause : err;
   }
-}
-
-/**
- * Makes the answerer take the DTLS server role (`a=setup:passive` in its answer), by reading the
- * offer's `a=setup:actpass` as `active` before libdatachannel sees it; the offer on the wire is
- * untouched and a passive answer is valid (RFC 8842 §5.3). Why: libdatachannel answers `active`
- * (DTLS client) and sends its ClientHello as soon as ICE connects on its side, which happens
- * before the offerer has even received the answer (the offerer answers ICE checks already). The
- * offerer has no DTLS transport yet, drops the ClientHello, and the handshake waits for OpenSSL's
- * 1 s retransmit. As DTLS server, the answerer is ready first, and the offerer (client) can only
- * start DTLS after it has the answer. native-notes.md#dtls-role-and-the-1-s-setup.
- */
-/**
- * libdatachannel reports candidates as SDP attribute lines (`a=candidate:…`); the room contract
- * (and every browser's addIceCandidate) uses the W3C form without `a=`. libdatachannel accepts both.
- */
-export function w3cCandidate(candidate: string): string {
-  return candidate.startsWith('a=') ? candidate.slice(2) : candidate;
-}
-
-export function answerAsDtlsServer(sdp: string): string {
-  return sdp.replace(/^a=setup:actpass(?=\r?$)/gm, 'a=setup:active');
-}
-
-/** `a=max-message-size` of an SDP; 64 KiB when absent (RFC 8841 §6.1), Infinity for 0 (no limit). */
-export function parseMaxMessageSize(sdp: string): number {
-  const match = /^a=max-message-size:\s*(\d+)\s*$/m.exec(sdp);
-  if (!match) return DEFAULT_REMOTE_MAX_MESSAGE_SIZE;
-  const value = Number(match[1]);
-  return value === 0 ? Number.POSITIVE_INFINITY : value;
 }
 
 function errorMessage(err: unknown): string {
