@@ -81,8 +81,14 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     await program.parseAsync(argv);
   } catch (err) {
     process.exitCode = exitCodeFor(err, ctx);
+    // A failed command has said why; it must also end. A library socket may outlive it (the SignalR
+    // client does not abort a negotiate fetch it gave up on), so it gets a moment, then the exit.
+    setTimeout(() => process.exit(), DEFAULT_EXIT_GRACE_MS).unref();
   }
 }
+
+/** After a command failed, how long lingering handles may keep the process before it exits anyway. */
+const DEFAULT_EXIT_GRACE_MS = 1_000;
 
 function exitCodeFor(err: unknown, ctx: CliContext): number {
   if (err instanceof CommanderError) {

@@ -16,7 +16,7 @@ import {
   type SettingSourceKind,
 } from '../config/agent-settings.js';
 import { ErrorCode, RtcAgentError } from '../errors.js';
-import { fetchBlockedReason } from '../signaling/hub-client.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, fetchBlockedReason } from '../signaling/hub-client.js';
 import { explainHubFailure } from './hub-diagnosis.js';
 import { FLAG_OF_SETTING, settingsFromFlags, type AgentFlags } from './agent-flags.js';
 import type { CliContext } from './context.js';
@@ -84,12 +84,24 @@ export async function startAgent(
   const logger = options.logger ?? (await ctx.logger(settings.logLevel));
   const extra: Pick<AgentOptions, 'acceptFile' | 'signal'> = {};
   if (options.acceptFile) extra.acceptFile = options.acceptFile;
-  if (options.signal) extra.signal = options.signal;
+  // A command's own signal (SIGINT) would replace the client's connect timeout: keep both, so a
+  // hub that accepts and never answers is given up on, as without a signal. (A timer and a
+  // controller rather than AbortSignal.any: Node 20 may collect an any() of a timeout before it fires.)
+  const connecting = new AbortController();
+  const timer = setTimeout(() => connecting.abort(new Error('connect timeout')), DEFAULT_CONNECT_TIMEOUT_MS * settings.hubUrl.length);
+  const onAbort = (): void => connecting.abort(options.signal?.reason);
+  if (options.signal) {
+    extra.signal = connecting.signal;
+    options.signal.addEventListener('abort', onAbort, { once: true });
+  }
   try {
     return await createAgent({ ...settings, ...extra, logger, env: {} });
   } catch (err) {
     if (options.signal?.aborted) throw err;
     throw await explainHubFailure(err, settings.hubUrl);
+  } finally {
+    clearTimeout(timer);
+    options.signal?.removeEventListener('abort', onAbort);
   }
 }
 
