@@ -219,5 +219,7 @@ export function sanitizeDisplayName(name: string): string {
 export function describeType(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'array';
+  // MessagePack `bin` (a SignalR MessagePack client's bytes).
+  if (value instanceof Uint8Array) return 'binary';
   return typeof value;
 }
