@@ -1,7 +1,9 @@
 /**
- * One logical SignalR connection: handshake, record framing, ordered processing of inbound
- * messages, coalesced outbound writes, keep-alive and timeouts, and stateful reconnect. It knows
- * nothing about rooms; hub methods arrive through {@link ConnectionEvents.invocation}.
+ * One logical SignalR connection: handshake (JSON or MessagePack hub protocol, chosen by the
+ * client per connection as with ASP.NET Core), ordered processing of inbound messages, coalesced
+ * outbound writes, keep-alive and timeouts, stateful reconnect, and what happens when the client
+ * reads slower than it is sent to (slow-member.ts). It knows nothing about rooms; hub methods
+ * arrive through {@link ConnectionEvents.invocation}.
  */
 import { randomBytes } from 'node:crypto';
 import { ErrorCode, RtcAgentError } from '../errors.js';
@@ -9,23 +11,24 @@ import type { Logger } from '../log/logger.js';
 import {
   MessageType,
   isTrackable,
-  isUnknownMessage,
   parseHandshakeRequest,
-  parseHubMessage,
   type HubMessage,
   type InvocationMessage,
   type StreamInvocationMessage,
 } from '../protocol/signalr/hub-messages.js';
-import { RECORD_SEPARATOR, splitRecords, writeRecord } from '../protocol/signalr/text-format.js';
+import { writeRecord } from '../protocol/signalr/text-format.js';
 import type { AuthUser } from './auth.js';
 import type { ResolvedHubOptions, TransportName } from './options.js';
 import { ReplayBuffer } from './replay-buffer.js';
+import type { SharedInvocation } from './shared-invocation.js';
+import { SlowMemberGuard } from './slow-member.js';
+import { HUB_PROTOCOLS, createCodec, isOversize, type HubProtocolName, type InboxItem, type OversizeRecord, type WireCodec, type WireRecord } from './wire-codec.js';
 
 /** What a transport (WebSocket, SSE stream, long-poll queue) offers the connection. */
 export interface TransportSink {
   readonly name: TransportName;
-  /** Hands one frame (one or more records) to the transport. */
-  write(frame: string): void;
+  /** Hands one frame (one or more records) to the transport: text for JSON, bytes for MessagePack. */
+  write(frame: WireRecord): void;
   /** Bytes accepted by write() and not yet handed to the OS (or, for long polling, not yet polled). */
   bufferedBytes(): number;
   /** Ends the transport after what was written has been flushed. Idempotent. */
@@ -41,38 +44,21 @@ export interface ConnectionEvents {
   closed(conn: HubClientConnection, error: RtcAgentError | undefined): void;
   /** Counted for metrics; `code` is the stable code of an error sent to or closing this client. */
   error(conn: HubClientConnection, code: string): void;
+  /** The client started or stopped lagging (slow-member.ts); counted for metrics. */
+  lagging?(conn: HubClientConnection, lagging: boolean): void;
 }
 
 export type ConnectionState = 'negotiated' | 'open' | 'resumable' | 'closed';
-
-/**
- * An inbound record over the message limit, kept in the inbox so it is answered, counted for
- * stateful reconnect and struck in order with the messages around it.
- */
-interface OversizeRecord {
-  /** The record's message type, or -1 when it is not a JSON object with an integer type. */
-  type: number;
-  /** Set for an Invocation / StreamInvocation that expects an answer. */
-  invocationId: string | undefined;
-  error: RtcAgentError;
-}
-
-/** A record that failed to parse: the connection closes when processing reaches it, not before. */
-interface MalformedRecord {
-  type: -1;
-  malformed: RtcAgentError;
-}
-
-type InboxItem = HubMessage | OversizeRecord | MalformedRecord;
-
-function isOversize(item: InboxItem): item is OversizeRecord {
-  return 'error' in item && item.error instanceof RtcAgentError;
-}
 
 /** Stateful reconnect: ack what we received at least this often while traffic flows. */
 const ACK_INTERVAL_MS = 100;
 /** Ack at once when this many unacked bytes arrived, so the client's 100 kB send window never stalls. */
 const ACK_EAGER_BYTES = 32 * 1024;
+/** The handshake response, as text for JSON and as bytes for a binary protocol's frames. */
+const HANDSHAKE_OK_TEXT = writeRecord('{}');
+const HANDSHAKE_OK_BYTES = Buffer.from(HANDSHAKE_OK_TEXT);
+const EMPTY = new Uint8Array(0);
+const RS_BYTE = 0x1e;
 
 function newId(bytes: number): string {
   return randomBytes(bytes).toString('base64url');
@@ -95,15 +81,18 @@ export class HubClientConnection {
   private lastAttached: TransportSink | null = null;
   private handshakeDone = false;
   private protocolVersion = 0;
-  private inboundText = '';
+  /** Set by the handshake: the hub protocol this client speaks. */
+  private codec: WireCodec | null = null;
+  /** Bytes of the handshake request until its 0x1E arrived. */
+  private handshakeBytes: Uint8Array = EMPTY;
   /** A malformed record is queued: ignore further input, the connection is about to close. */
   private inputRejected = false;
   private inbox: InboxItem[] = [];
   private processing: Promise<void> | null = null;
-  private outbox: string[] = [];
+  private outbox: WireRecord[] = [];
   private outboxBytes = 0;
   private flushScheduled = false;
-  private writableWaiters: (() => void)[] = [];
+  private readonly slow: SlowMemberGuard;
   private replay: ReplayBuffer | null = null;
   private unackedInboundBytes = 0;
   private lastAckAt = 0;
@@ -132,6 +121,33 @@ export class HubClientConnection {
     this.lastReceivedAt = now;
     this.lastSentAt = now;
     this.log = parentLog.child({ conn: this.connectionId });
+    const limits = options.limits;
+    this.slow = new SlowMemberGuard(
+      {
+        highWaterBytes: limits.outboundHighWaterBytes,
+        maxBytes: limits.outboundMaxBytes,
+        waitMs: options.slowMemberWaitMs,
+        probationMs: options.slowMemberProbationMs,
+        closeMs: options.slowMemberCloseMs,
+      },
+      {
+        queuedBytes: () => this.queuedBytes(),
+        changed: (lagging) => {
+          this.log.debug({ queued: this.queuedBytes() }, lagging ? 'client reads slower than it is sent to: lagging, senders no longer wait for it' : 'client caught up');
+          this.events.lagging?.(this, lagging);
+        },
+      },
+    );
+  }
+
+  /** The hub protocol negotiated in the handshake; null before it. */
+  get protocol(): HubProtocolName | null {
+    return this.codec?.protocol ?? null;
+  }
+
+  /** Senders no longer wait for this client (slow-member.ts). */
+  get lagging(): boolean {
+    return this.slow.lagging;
   }
 
   get isStateful(): boolean {
@@ -157,7 +173,7 @@ export class HubClientConnection {
     this.lastReceivedAt = now;
     if (resuming && this.replay) {
       this.log.debug({ from: this.replay.resendStart() }, 'stateful reconnect: resuming');
-      this.writeRaw(writeRecord(JSON.stringify({ type: MessageType.Sequence, sequenceId: this.replay.resendStart() })));
+      this.writeMessage({ type: MessageType.Sequence, sequenceId: this.replay.resendStart() });
       for (const record of this.replay.unacked()) this.writeRaw(record);
     }
   }
@@ -173,13 +189,14 @@ export class HubClientConnection {
     this.sink = null;
     this.outbox = [];
     this.outboxBytes = 0;
-    this.inboundText = '';
+    this.codec?.reset();
+    this.handshakeBytes = EMPTY;
     if (this.replay && !this.replay.overflowed && this.handshakeDone) {
       this.state = 'resumable';
       this.transportLostAt = now;
       this.replay.transportLost();
       this.log.debug('transport lost; keeping the connection for stateful reconnect');
-      this.releaseWriters();
+      this.slow.release();
       return;
     }
     this.finish(undefined);
@@ -188,56 +205,32 @@ export class HubClientConnection {
   // ---------------------------------------------------------------- inbound
 
   /**
-   * Feeds text from the transport. Returns a promise when processing has to wait (a hub method
+   * Feeds what the transport received (WebSocket frames and POST bodies alike: the handshake is
+   * JSON text even for MessagePack). Returns a promise when processing has to wait (a hub method
    * applying backpressure), so the transport can stop reading; undefined when everything is done.
    */
-  receive(text: string, now: number): Promise<void> | undefined {
+  receive(data: Uint8Array | string, now: number): Promise<void> | undefined {
     if (this.state === 'closed' || this.inputRejected) return this.processing ?? undefined;
     this.lastReceivedAt = now;
-    const limit = this.options.limits.maxMessageBytes;
-    this.inboundText += text;
-    if (!this.handshakeDone) {
-      const end = this.inboundText.indexOf(RECORD_SEPARATOR);
+    let chunk: Uint8Array = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    if (!this.codec) {
+      const buffered = this.handshakeBytes.length === 0 ? chunk : Buffer.concat([this.handshakeBytes, chunk]);
+      const end = buffered.indexOf(RS_BYTE);
       if (end === -1) {
-        if (this.inboundText.length > limit) {
-          this.rejectHandshake('handshake request is too large or has no record separator');
-        }
+        this.handshakeBytes = buffered;
+        if (buffered.length > this.options.limits.maxMessageBytes) this.rejectHandshake('handshake request is too large or has no record separator');
         return undefined;
       }
-      const record = this.inboundText.slice(0, end);
-      this.inboundText = this.inboundText.slice(end + 1);
+      this.handshakeBytes = EMPTY;
+      const record = Buffer.from(buffered.buffer, buffered.byteOffset, end).toString('utf8');
       if (!this.completeHandshake(record)) return undefined;
+      chunk = buffered.subarray(end + 1);
+      if (chunk.length === 0) return this.processing ?? undefined;
     }
-    const { records, rest } = splitRecords(this.inboundText);
-    this.inboundText = rest;
-    for (const record of records) {
-      if (record.length === 0) continue;
-      this.unackedInboundBytes += record.length;
-      // The limit is in UTF-8 bytes; a UTF-16 code unit takes at most 3, so short records skip the count.
-      if (record.length * 3 > limit && Buffer.byteLength(record) > limit) {
-        this.inbox.push(oversizeRecord(record, limit));
-        continue;
-      }
-      let msg;
-      try {
-        msg = parseHubMessage(record);
-      } catch (err) {
-        // A malformed message means both sides disagree on the protocol; ASP.NET closes too. The
-        // messages before it are still handled, in order; nothing after it is.
-        this.inbox.push({ type: -1, malformed: err as RtcAgentError });
-        this.inputRejected = true;
-        this.inboundText = '';
-        break;
-      }
-      if (isUnknownMessage(msg)) continue;
-      this.inbox.push(msg);
-    }
-    if (!this.inputRejected && rest.length > limit) {
-      // An unfinished record already past the limit: close once the complete ones before it are handled.
-      this.inbox.push({ type: -1, malformed: new RtcAgentError(ErrorCode.MESSAGE_TOO_LARGE, `a message is larger than the ${limit}-byte limit`) });
-      this.inputRejected = true;
-      this.inboundText = '';
-    }
+    const { items, size, rejected } = (this.codec as WireCodec).decode(chunk);
+    this.unackedInboundBytes += size;
+    for (const item of items) this.inbox.push(item);
+    if (rejected) this.inputRejected = true;
     if (this.replay && this.unackedInboundBytes >= ACK_EAGER_BYTES) this.sendAck(now);
     return this.runInbox();
   }
@@ -317,7 +310,8 @@ export class HubClientConnection {
       this.rejectHandshake((err as RtcAgentError).message);
       return false;
     }
-    if (request.protocol !== 'json') {
+    const protocol = HUB_PROTOCOLS.find((p) => p === request.protocol);
+    if (protocol === undefined) {
       this.rejectHandshake(`The protocol '${request.protocol}' is not supported.`);
       return false;
     }
@@ -325,13 +319,20 @@ export class HubClientConnection {
       this.rejectHandshake(`The server does not support version ${request.version} of the '${request.protocol}' protocol.`);
       return false;
     }
+    const codec = createCodec(protocol, this.options.limits.maxMessageBytes);
+    if (codec.binary && this.transportName === 'ServerSentEvents') {
+      // ASP.NET Core's words: Server-Sent Events carry text only (the official client never tries).
+      this.rejectHandshake(`Cannot use the '${protocol}' protocol on the current transport. The transport does not support 'Binary' transfer format.`);
+      return false;
+    }
+    this.codec = codec;
     this.protocolVersion = request.version;
     // Stateful reconnect needs all three: asked for in negotiate, WebSockets, handshake version 2.
     if (this.statefulRequested && this.transportName === 'WebSockets' && this.protocolVersion >= 2) {
       this.replay = new ReplayBuffer(this.options.limits.reconnectBufferBytes);
     }
     this.handshakeDone = true;
-    this.writeRaw(writeRecord('{}'));
+    this.writeRaw(codec.binary ? HANDSHAKE_OK_BYTES : HANDSHAKE_OK_TEXT);
     this.events.handshake(this);
     return true;
   }
@@ -355,20 +356,27 @@ export class HubClientConnection {
 
   /** Sends a hub message. Trackable messages are numbered for stateful reconnect. */
   send(msg: HubMessage): void {
-    if (this.state === 'closed') return;
-    const record = writeRecord(JSON.stringify(msg));
+    if (this.state === 'closed' || !this.codec) return;
+    const record = this.codec.encode(msg);
     if (this.replay && isTrackable(msg.type)) this.replay.recordSent(record);
     if (this.sink) this.writeRaw(record);
   }
 
   /**
-   * Sends an Invocation record serialised once by the caller: a broadcast to 50 members then costs
-   * one JSON.stringify, not 50. `record` must be a complete record (JSON + separator) of type 1.
+   * Sends an Invocation serialised once for every recipient (in this client's protocol). A
+   * `droppable` one (a Relayed frame) is dropped instead while this client lags and its queue is
+   * full (slow-member.ts); returns false then. Throws BAD_REQUEST when the invocation cannot be
+   * put in this client's protocol (a JSON sender's payload that is not base64, for MessagePack).
    */
-  sendInvocationRecord(record: string): void {
-    if (this.state === 'closed') return;
+  sendShared(invocation: SharedInvocation, droppable: boolean): boolean {
+    if (this.state === 'closed' || !this.codec) return true;
+    const record = invocation.record(this.codec.protocol);
+    if (droppable && this.sink && !this.slow.admitsRelay(record.length)) {
+      return false;
+    }
     if (this.replay) this.replay.recordSent(record);
     if (this.sink) this.writeRaw(record);
+    return true;
   }
 
   sendInvocation(target: string, args: unknown[]): void {
@@ -383,14 +391,19 @@ export class HubClientConnection {
     this.send({ type: MessageType.Completion, invocationId, error: error.toWire() });
   }
 
-  private writeRaw(record: string): void {
+  /** A message that is not numbered for stateful reconnect (Ping, Ack, Sequence, Close). */
+  private writeMessage(msg: HubMessage): void {
+    if (this.codec) this.writeRaw(this.codec.encode(msg));
+  }
+
+  private writeRaw(record: WireRecord): void {
     if (!this.sink) return;
     this.outbox.push(record);
     this.outboxBytes += record.length;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       // Coalesce everything produced in this turn into one frame: far fewer syscalls under load,
-      // and the client splits records on 0x1E anyway.
+      // and the client splits records on 0x1E (or by their length prefix) anyway.
       queueMicrotask(() => this.flush());
     }
   }
@@ -398,7 +411,7 @@ export class HubClientConnection {
   private flush(checkLimit = true): void {
     this.flushScheduled = false;
     if (this.outbox.length === 0 || !this.sink) return;
-    const frame = this.outbox.length === 1 ? (this.outbox[0] as string) : this.outbox.join('');
+    const frame = joinRecords(this.outbox);
     this.outbox = [];
     this.outboxBytes = 0;
     this.lastSentAt = Date.now();
@@ -412,24 +425,18 @@ export class HubClientConnection {
   }
 
   /**
-   * Resolves when this client's queue is below the high-water mark; undefined if it already is.
-   * Senders to this client await it: the hub's end-to-end backpressure.
+   * Resolves when this client's queue is below the high-water mark, or after a short bound when it
+   * lags (slow-member.ts); undefined if nobody needs to wait. Senders to this client await it: the
+   * hub's end-to-end backpressure, which a client that stopped reading cannot turn into a stall.
    */
   whenWritable(): Promise<void> | undefined {
-    if (this.state !== 'open' || this.queuedBytes() < this.options.limits.outboundHighWaterBytes) return undefined;
-    return new Promise((resolve) => this.writableWaiters.push(resolve));
+    if (this.state !== 'open') return undefined;
+    return this.slow.whenWritable(Date.now());
   }
 
   /** Called by transports whenever they flushed something. */
   notifyDrained(): void {
-    if (this.writableWaiters.length === 0) return;
-    if (this.state !== 'open' || this.queuedBytes() < this.options.limits.outboundHighWaterBytes) this.releaseWriters();
-  }
-
-  private releaseWriters(): void {
-    const waiters = this.writableWaiters;
-    this.writableWaiters = [];
-    for (const resolve of waiters) resolve();
+    this.slow.drained();
   }
 
   private checkOutboundLimit(): void {
@@ -444,7 +451,7 @@ export class HubClientConnection {
     const id = this.replay?.takeAckDue();
     this.unackedInboundBytes = 0;
     this.lastAckAt = now;
-    if (id !== undefined) this.writeRaw(writeRecord(JSON.stringify({ type: MessageType.Ack, sequenceId: id })));
+    if (id !== undefined) this.writeMessage({ type: MessageType.Ack, sequenceId: id });
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -470,12 +477,17 @@ export class HubClientConnection {
       if (now - this.createdAt > o.handshakeTimeoutMs) this.rejectHandshake('Handshake was canceled.');
       return;
     }
+    if (this.slow.overdue(now)) {
+      this.log.warn({ queued: this.queuedBytes() }, 'client has not caught up for too long; closing it');
+      this.destroy(new RtcAgentError(ErrorCode.SLOW_CONSUMER, `did not read its messages for ${this.options.slowMemberCloseMs} ms`));
+      return;
+    }
     if (this.replay && now - this.lastAckAt >= ACK_INTERVAL_MS) this.sendAck(now);
     // Long polling has its own keep-alive (the poll itself), as in ASP.NET Core.
     if (this.transportName === 'LongPolling') return;
     if (now - this.lastSentAt >= o.keepAliveIntervalMs) {
       this.lastSentAt = now;
-      this.writeRaw(writeRecord(JSON.stringify({ type: MessageType.Ping })));
+      this.writeMessage({ type: MessageType.Ping });
     }
     // Like ASP.NET Core, the client timeout runs once the client has shown it sends pings.
     if (this.firstPingSeen && now - this.lastReceivedAt > o.clientTimeoutMs) {
@@ -513,12 +525,12 @@ export class HubClientConnection {
       const close: HubMessage = { type: MessageType.Close };
       if (error) close.error = error.toWire();
       if (how.allowReconnect) close.allowReconnect = true;
-      this.writeRaw(writeRecord(JSON.stringify(close)));
+      this.writeMessage(close);
     }
     this.flush(false);
     this.state = 'closed';
     this.inbox = [];
-    this.releaseWriters();
+    this.slow.release();
     const sink = this.sink;
     this.sink = null;
     sink?.end();
@@ -526,23 +538,9 @@ export class HubClientConnection {
   }
 }
 
-/**
- * Describes an oversize record. It is parsed in full to find its type and top-level invocationId:
- * the official client writes `invocationId` after `arguments`, so no prefix of the record has it.
- * The record is bounded by the transport's frame limit (a few times the message limit).
- */
-function oversizeRecord(record: string, limit: number): OversizeRecord {
-  const error = new RtcAgentError(ErrorCode.MESSAGE_TOO_LARGE, `message of ${Buffer.byteLength(record)} bytes exceeds the ${limit}-byte limit`);
-  let value: unknown;
-  try {
-    value = JSON.parse(record);
-  } catch {
-    return { type: -1, invocationId: undefined, error };
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { type: -1, invocationId: undefined, error };
-  const obj = value as Record<string, unknown>;
-  const type = typeof obj.type === 'number' && Number.isInteger(obj.type) ? obj.type : -1;
-  const answerable = type === MessageType.Invocation || type === MessageType.StreamInvocation;
-  const invocationId = answerable && typeof obj.invocationId === 'string' ? obj.invocationId : undefined;
-  return { type, invocationId, error };
+/** One transport frame of a connection's records (all text, or all bytes, as its protocol writes). */
+function joinRecords(records: WireRecord[]): WireRecord {
+  if (records.length === 1) return records[0] as WireRecord;
+  if (typeof records[0] === 'string') return (records as string[]).join('');
+  return Buffer.concat(records as Uint8Array[]);
 }

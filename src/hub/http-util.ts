@@ -15,8 +15,8 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   res.end(text);
 }
 
-/** Reads a request body as UTF-8, refusing (null) anything over `limitBytes` without buffering it. */
-export function readBody(req: IncomingMessage, limitBytes: number): Promise<string | null> {
+/** Reads a request body (bytes: MessagePack clients post binary), refusing (null) anything over `limitBytes` without buffering it. */
+export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer | null> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > limitBytes) {
@@ -32,7 +32,7 @@ export function readBody(req: IncomingMessage, limitBytes: number): Promise<stri
       if (size > limitBytes) tooBig = true;
       if (!tooBig) chunks.push(chunk);
     });
-    req.on('end', () => resolve(tooBig ? null : Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => resolve(tooBig ? null : Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }

@@ -12,9 +12,13 @@ export class HubMetrics {
   readonly bytesRelayed: Counter<'kind'>;
   readonly errors: Counter<'code'>;
   readonly connectionsOpened: Counter<'transport'>;
+  /** Relayed frames not delivered, by reason (slow_member: its queue was full while it lagged). */
+  readonly relayDropped: Counter<'reason'>;
+  /** Connections that started lagging (slow-member.ts). */
+  readonly lagged: Counter;
 
   constructor(
-    snapshot: () => { rooms: number; members: number; connections: Record<string, number> },
+    snapshot: () => HubSnapshot,
     /** Given when others (the cluster) register into the same registry. */
     readonly registry = new Registry(),
   ) {
@@ -69,7 +73,58 @@ export class HubMetrics {
       labelNames: ['transport'],
       registers,
     });
+    new Gauge({
+      name: 'rtc_hub_connections_by_protocol',
+      help: 'Open SignalR connections by hub protocol (json, messagepack)',
+      labelNames: ['protocol'],
+      registers,
+      collect() {
+        for (const [protocol, n] of Object.entries(snapshot().protocols)) this.set({ protocol }, n);
+      },
+    });
+    this.relayDropped = new Counter({
+      name: 'rtc_hub_relay_dropped_total',
+      help: 'Relayed frames not delivered, by reason (slow_member: the recipient lagged and its queue was full)',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.lagged = new Counter({
+      name: 'rtc_hub_slow_members_total',
+      help: 'Times a connection started lagging: it did not drain within the slow-member wait, and senders stopped waiting for it',
+      registers,
+    });
+    new Gauge({
+      name: 'rtc_hub_slow_members',
+      help: 'Connections lagging now (senders do not wait for them)',
+      registers,
+      collect() {
+        this.set(snapshot().lagging);
+      },
+    });
+    new Gauge({
+      name: 'rtc_hub_outbound_queued_bytes',
+      help: 'Bytes queued towards clients and not yet handed to the OS: the largest queue of one connection (max) and all of them (sum)',
+      labelNames: ['of'],
+      registers,
+      collect() {
+        const s = snapshot();
+        this.set({ of: 'max' }, s.queuedMax);
+        this.set({ of: 'sum' }, s.queuedSum);
+      },
+    });
   }
+}
+
+/** What the hub reports for its gauges (sampled when /metrics is scraped). */
+export interface HubSnapshot {
+  rooms: number;
+  members: number;
+  connections: Record<string, number>;
+  protocols: Record<string, number>;
+  /** Connections lagging now. */
+  lagging: number;
+  queuedMax: number;
+  queuedSum: number;
 }
 
 /** What the cluster reports for its gauges (sampled when /metrics is scraped). */

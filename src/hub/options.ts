@@ -15,6 +15,7 @@ import type { ResolvedClusterOptions } from './cluster/cluster.js';
 import { DEFAULT_CLUSTER_PREFIX, validatePrefix } from './cluster/keys.js';
 import { DEFAULT_REDIS_CONNECT_TIMEOUT_MS } from './cluster/redis-link.js';
 import { parseRedisUrl } from './cluster/redis-url.js';
+import { DEFAULT_SLOW_MEMBER_CLOSE_MS, DEFAULT_SLOW_MEMBER_PROBATION_MS, DEFAULT_SLOW_MEMBER_WAIT_MS } from './slow-member.js';
 
 /** A full mesh costs every agent n-1 peer connections; past ~64 members a mesh is the wrong tool. */
 export const DEFAULT_MAX_PEERS_PER_ROOM = 64;
@@ -168,6 +169,12 @@ export interface HubOptions {
   tokenExpiryGraceMs?: number;
   /** Serve rooms together with every other hub on this Redis (a cluster). */
   redis?: HubRedisOptions;
+  /** Senders wait at most this for a recipient that is behind; then it lags (src/hub/slow-member.ts). */
+  slowMemberWaitMs?: number;
+  /** A lagging recipient is not waited for again for this long. */
+  slowMemberProbationMs?: number;
+  /** A recipient lagging this long without a break is closed (RTC_ERR_SLOW_CONSUMER). */
+  slowMemberCloseMs?: number;
 }
 
 export type TransportName = 'WebSockets' | 'ServerSentEvents' | 'LongPolling';
@@ -194,6 +201,9 @@ export interface ResolvedHubOptions {
   tokenExpiryGraceMs: number;
   /** Set in cluster mode. */
   redis: ResolvedClusterOptions | undefined;
+  slowMemberWaitMs: number;
+  slowMemberProbationMs: number;
+  slowMemberCloseMs: number;
 }
 
 /**
@@ -292,6 +302,9 @@ export function resolveHubOptions(options: HubOptions): ResolvedHubOptions {
     maxConnections: positiveInt('maxConnections', options.maxConnections ?? DEFAULT_MAX_CONNECTIONS),
     tokenExpiryGraceMs: positiveInt('tokenExpiryGraceMs', options.tokenExpiryGraceMs ?? DEFAULT_TOKEN_EXPIRY_GRACE_MS),
     redis: options.redis === undefined ? undefined : resolveRedisOptions(options.redis),
+    slowMemberWaitMs: positiveInt('slowMemberWaitMs', options.slowMemberWaitMs ?? DEFAULT_SLOW_MEMBER_WAIT_MS),
+    slowMemberProbationMs: positiveInt('slowMemberProbationMs', options.slowMemberProbationMs ?? DEFAULT_SLOW_MEMBER_PROBATION_MS),
+    slowMemberCloseMs: positiveInt('slowMemberCloseMs', options.slowMemberCloseMs ?? DEFAULT_SLOW_MEMBER_CLOSE_MS),
   };
 }
 

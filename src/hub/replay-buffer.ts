@@ -8,8 +8,11 @@
  * - after a transport drop each side sends Sequence{first unacked id} and replays from there, and
  *   ignores everything until the peer's Sequence arrives.
  */
+/** A serialised message: JSON text, or MessagePack bytes (`length` is its size either way). */
+type StoredRecord = string | Uint8Array;
+
 export class ReplayBuffer {
-  private items: { id: number; record: string }[] = [];
+  private items: { id: number; record: StoredRecord }[] = [];
   private bytes = 0;
   private sentCount = 0;
   /** Set once more than `limitBytes` went unacked: replay is no longer possible. */
@@ -31,7 +34,7 @@ export class ReplayBuffer {
   }
 
   /** Numbers an outbound trackable record and keeps it for replay. */
-  recordSent(record: string): void {
+  recordSent(record: StoredRecord): void {
     this.sentCount++;
     if (this.overflowedFlag) return;
     this.items.push({ id: this.sentCount, record });
@@ -61,7 +64,7 @@ export class ReplayBuffer {
   }
 
   /** Records to replay after the Sequence message, oldest first. */
-  unacked(): readonly string[] {
+  unacked(): readonly StoredRecord[] {
     return this.items.map((i) => i.record);
   }
 

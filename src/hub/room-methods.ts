@@ -20,15 +20,11 @@ import {
   type Participant,
   type PeerLeftReason,
 } from '../protocol/room-contract.js';
-import { MessageType } from '../protocol/signalr/hub-messages.js';
-import { writeRecord } from '../protocol/signalr/text-format.js';
 import { mayJoin, type AuthUser } from './auth.js';
 import type { HubMetrics } from './metrics.js';
 import type { ResolvedHubOptions } from './options.js';
-import type { JoinOutcome, LocalMember, MemberEndpoint, RegistryListener, RoomMember, RoomRegistry } from './room-registry.js';
-
-/** A recipient that keeps more than the high-water mark queued for this long is closed as too slow. */
-export const DEFAULT_SLOW_CONSUMER_WAIT_MS = 10_000;
+import { deliverShared, type JoinOutcome, type LocalMember, type MemberEndpoint, type RegistryListener, type RoomMember, type RoomRegistry } from './room-registry.js';
+import { SharedInvocation } from './shared-invocation.js';
 
 /** The caller of a hub method, as the room methods see it. */
 export interface Caller extends MemberEndpoint {
@@ -50,7 +46,6 @@ export class RoomMethods implements RegistryListener {
     private readonly options: ResolvedHubOptions,
     private readonly metrics: HubMetrics,
     private readonly log: Logger,
-    private readonly slowConsumerWaitMs = DEFAULT_SLOW_CONSUMER_WAIT_MS,
   ) {
     registry.setListener(this);
   }
@@ -192,19 +187,24 @@ export class RoomMethods implements RegistryListener {
     const { room, from } = this.senderIn(caller, args[0]);
     const to = this.recipientIn(room, args[1], from);
     const signal = args[2];
-    if (typeof signal !== 'object' || signal === null || Array.isArray(signal)) {
+    if (typeof signal !== 'object' || signal === null || Array.isArray(signal) || signal instanceof Uint8Array) {
       throw new RtcAgentError(ErrorCode.BAD_REQUEST, `Signal's signal must be an object, got ${describeType(signal)}`);
     }
     to.endpoint.sendInvocation(ClientMethod.Signal, [room, from, signal]);
     this.metrics.messagesRelayed.inc({ kind: 'signal' });
   }
 
+  /**
+   * Relays `payload` (base64 text from a JSON client, bytes from a MessagePack one) to one member
+   * or every other member, each in its own protocol. Completes once the recipients took it —
+   * bounded: a recipient that lags (slow-member.ts) is not waited for, so it stalls nobody.
+   */
   relay(caller: Caller, args: unknown[]): Promise<void> | undefined {
     expectArgs('Relay', args, 3, 3);
     const { room, from } = this.senderIn(caller, args[0]);
     const payload = args[2];
-    if (typeof payload !== 'string') {
-      throw new RtcAgentError(ErrorCode.BAD_REQUEST, `Relay's payload must be a base64 string, got ${describeType(payload)}`);
+    if (typeof payload !== 'string' && !(payload instanceof Uint8Array)) {
+      throw new RtcAgentError(ErrorCode.BAD_REQUEST, `Relay's payload must be a base64 string (JSON) or binary (MessagePack), got ${describeType(payload)}`);
     }
     const recipients: RoomMember[] = [];
     const broadcast = args[1] === null || args[1] === undefined;
@@ -216,36 +216,46 @@ export class RoomMethods implements RegistryListener {
     } else {
       recipients.push(this.recipientIn(room, args[1], from));
     }
+    // Serialised once per protocol for every recipient (the payload dominates the cost).
+    const invocation = SharedInvocation.relayed(room, from, payload);
+    if (typeof payload === 'string' && recipients.some((m) => m.endpoint.protocol === 'messagepack')) {
+      // Converted before anyone gets it, so a payload that is not base64 fails the whole Relay.
+      invocation.messagePack();
+    }
     let waits: Promise<void>[] | undefined;
-    // Serialise once for every recipient (the payload dominates the cost).
-    const record = writeRecord(JSON.stringify({ type: MessageType.Invocation, target: ClientMethod.Relayed, arguments: [room, from, payload] }));
-    let delivered = recipients.length;
+    let delivered = 0;
+    let dropped = 0;
     if (broadcast) {
-      const remote = this.registry.broadcastRemote(room, from, record);
+      const remote = this.registry.broadcastRemote(room, from, invocation);
       if (remote > 0) {
         delivered += remote;
         const wait = this.registry.remoteWritable(room);
-        if (wait) (waits ??= []).push(this.boundedWait(null, wait));
+        if (wait) (waits ??= []).push(this.boundedWait(wait));
       }
     }
     for (const member of recipients) {
-      member.endpoint.sendInvocationRecord(record);
+      if (!deliverShared(member.endpoint, invocation, true)) {
+        dropped++;
+        continue;
+      }
+      delivered++;
       const wait = member.endpoint.whenWritable();
-      if (wait) (waits ??= []).push(this.boundedWait(member.endpoint, wait));
+      if (wait) (waits ??= []).push(this.boundedWait(wait));
     }
     this.metrics.messagesRelayed.inc({ kind: 'relay' }, delivered);
     this.metrics.bytesRelayed.inc({ kind: 'relay' }, payload.length * delivered);
+    if (dropped > 0) this.metrics.relayDropped.inc({ reason: 'slow_member' }, dropped);
     // Hold this sender's next message until slow recipients drain: end-to-end backpressure.
     return waits ? Promise.all(waits).then(() => undefined) : undefined;
   }
 
-  /** `recipient` null: members on other hubs, whose own hubs deal with slow readers. */
-  private boundedWait(recipient: MemberEndpoint | null, wait: Promise<void>): Promise<void> {
+  /**
+   * A sender waits at most the slow-member bound for anyone, also for members on other hubs
+   * (whose own hubs apply the same rule) and endpoints that do not bound their waits themselves.
+   */
+  private boundedWait(wait: Promise<void>): Promise<void> {
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        recipient?.destroyAsSlow();
-        resolve();
-      }, this.slowConsumerWaitMs);
+      const timer = setTimeout(resolve, this.options.slowMemberWaitMs);
       void wait.then(() => {
         clearTimeout(timer);
         resolve();

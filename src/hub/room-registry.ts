@@ -12,19 +12,37 @@
 import { ErrorCode, RtcAgentError } from '../errors.js';
 import type { Participant, PeerLeftReason } from '../protocol/room-contract.js';
 import type { Caller } from './room-methods.js';
+import type { SharedInvocation } from './shared-invocation.js';
+import type { HubProtocolName } from './wire-codec.js';
 
 /** Where a member's messages go: a local connection's send path, or a hub node elsewhere. */
 export interface MemberEndpoint {
   readonly connectionId: string;
   /** The hub node holding the connection when that is another process; undefined for local members. */
   readonly remoteNode?: string | undefined;
+  /** The SignalR hub protocol of a local connection (null before its handshake; absent: not SignalR or remote). */
+  readonly protocol?: HubProtocolName | null;
   sendInvocation(target: string, args: unknown[]): void;
   /** Sends an Invocation already serialised as a SignalR JSON record (shared across recipients). */
   sendInvocationRecord(record: string): void;
-  /** Resolves once the member's queue is below its high-water mark (undefined: it already is). */
+  /**
+   * Sends a shared invocation in the member's own protocol (JSON or MessagePack); a `droppable`
+   * one (a Relayed frame) may be dropped for a member that lags (slow-member.ts): false then.
+   * Endpoints without it get the JSON record.
+   */
+  sendShared?(invocation: SharedInvocation, droppable: boolean): boolean;
+  /**
+   * Resolves once the member's queue is below its high-water mark, or once it is found to lag
+   * (undefined: nobody needs to wait). Callers bound the wait in any case.
+   */
   whenWritable(): Promise<void> | undefined;
-  /** Closes a recipient that cannot keep up (for a remote member its own hub decides; a no-op here). */
-  destroyAsSlow(): void;
+}
+
+/** Hands `invocation` to a member in the form it takes; false when a lagging member dropped it. */
+export function deliverShared(endpoint: MemberEndpoint, invocation: SharedInvocation, droppable: boolean): boolean {
+  if (endpoint.sendShared) return endpoint.sendShared(invocation, droppable);
+  endpoint.sendInvocationRecord(invocation.json());
+  return true;
 }
 
 export interface RoomMember {
@@ -84,10 +102,10 @@ export interface RoomRegistry {
   /** The members connected to this hub. */
   localMembers(room: string): Iterable<LocalMember>;
   /**
-   * Hands a serialised invocation to the room's members on other hubs, except `from` (a broadcast
+   * Hands a shared invocation to the room's members on other hubs, except `from` (a broadcast
    * Relay); returns how many members it is for. Local members are the caller's to serve.
    */
-  broadcastRemote(room: string, from: string, record: string): number;
+  broadcastRemote(room: string, from: string, invocation: SharedInvocation): number;
   /** Resolves when the room's members on other hubs take more again (undefined: they do now). */
   remoteWritable(room: string): Promise<void> | undefined;
   setListener(listener: RegistryListener): void;

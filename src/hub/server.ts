@@ -14,7 +14,7 @@ import { HubClientConnection, type ConnectionEvents } from './connection.js';
 import { CorsPolicy } from './cors.js';
 import { InvocationDispatcher } from './dispatcher.js';
 import { readBody, sendJson, sendText, statusText } from './http-util.js';
-import { HubMetrics } from './metrics.js';
+import { HubMetrics, type HubSnapshot } from './metrics.js';
 import { resolveHubOptions, type HubOptions, type ResolvedHubOptions, type TransportName } from './options.js';
 import { InProcessRoomRegistry, type RoomRegistry } from './room-registry.js';
 import { RoomMethods } from './room-methods.js';
@@ -98,7 +98,7 @@ class HubServer implements Hub {
     this.cors = new CorsPolicy(options.corsOrigins);
     this.verifier = options.auth ? new TokenVerifier(options.auth) : null;
     this.expiry = new TokenExpiry(options.tokenExpiryGraceMs);
-    this.metrics = new HubMetrics(() => this.snapshot(), metricsRegistry);
+    this.metrics = new HubMetrics(() => this.gauges(), metricsRegistry);
     this.registry = clusterNode?.registry ?? new InProcessRoomRegistry();
     this.rooms = new RoomMethods(this.registry, options, this.metrics, log.child({ component: 'rooms' }));
     this.dispatcher = new InvocationDispatcher(this.rooms.table(), options.limits, this.metrics, log);
@@ -177,6 +177,24 @@ class HubServer implements Hub {
       if (conn.state === 'open' && conn.transportName) connections[conn.transportName] = (connections[conn.transportName] ?? 0) + 1;
     }
     return { ...this.registry.stats(), connections };
+  }
+
+  /** The snapshot plus what only /metrics reports: protocols, slow members, outbound queues. */
+  private gauges(): HubSnapshot {
+    const protocols: Record<string, number> = { json: 0, messagepack: 0 };
+    let lagging = 0;
+    let queuedMax = 0;
+    let queuedSum = 0;
+    for (const conn of this.connections.values()) {
+      if (conn.state !== 'open') continue;
+      const protocol = conn.protocol;
+      if (protocol) protocols[protocol] = (protocols[protocol] ?? 0) + 1;
+      if (conn.lagging) lagging++;
+      const queued = conn.queuedBytes();
+      queuedSum += queued;
+      if (queued > queuedMax) queuedMax = queued;
+    }
+    return { ...this.snapshot(), protocols, lagging, queuedMax, queuedSum };
   }
 
   // ------------------------------------------------------------------ HTTP
@@ -287,6 +305,9 @@ class HubServer implements Hub {
       },
       closed: (c) => this.onConnectionClosed(c),
       error: (_c, code) => this.metrics.errors.inc({ code }),
+      lagging: (_c, lagging) => {
+        if (lagging) this.metrics.lagged.inc();
+      },
     };
     const now = Date.now();
     const conn = new HubClientConnection(user, stateful, this.options, events, this.log, now, ids);

@@ -9,6 +9,8 @@ import type { HubClientConnection } from './connection.js';
 import type { HubLimits } from './options.js';
 import { StrikeCounter, TokenBucket } from './rate-limiter.js';
 import type { Caller } from './room-methods.js';
+import { SharedInvocation } from './shared-invocation.js';
+import type { HubProtocolName } from './wire-codec.js';
 
 export class Session implements Caller {
   readonly memberships = new Map<string, string>();
@@ -35,20 +37,24 @@ export class Session implements Caller {
     return this.conn.user;
   }
 
+  get protocol(): HubProtocolName | null {
+    return this.conn.protocol;
+  }
+
   sendInvocation(target: string, args: unknown[]): void {
     this.conn.sendInvocation(target, args);
   }
 
   sendInvocationRecord(record: string): void {
-    this.conn.sendInvocationRecord(record);
+    this.sendShared(SharedInvocation.fromJsonRecord(record, undefined), false);
+  }
+
+  sendShared(invocation: SharedInvocation, droppable: boolean): boolean {
+    return this.conn.sendShared(invocation, droppable);
   }
 
   whenWritable(): Promise<void> | undefined {
     return this.conn.whenWritable();
-  }
-
-  destroyAsSlow(): void {
-    this.conn.destroy(new RtcAgentError(ErrorCode.SLOW_CONSUMER, 'this client did not read its messages in time'));
   }
 
   /** Takes a token from the rate limiter. */

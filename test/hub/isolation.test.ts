@@ -57,7 +57,7 @@ describe('room isolation', () => {
     const a = await connectClient(hub.url);
     await a.invoke('Join', 'r', {});
     await expect(a.invoke('Relay', 'r', 42, 'eA==')).rejects.toThrow("RTC_ERR_BAD_REQUEST: 'to' must be a peer id string, got number");
-    await expect(a.invoke('Relay', 'r', null, { x: 1 })).rejects.toThrow("RTC_ERR_BAD_REQUEST: Relay's payload must be a base64 string, got object");
+    await expect(a.invoke('Relay', 'r', null, { x: 1 })).rejects.toThrow("RTC_ERR_BAD_REQUEST: Relay's payload must be a base64 string (JSON) or binary (MessagePack), got object");
     await expect(a.invoke('Signal', 'r', 'p', 'str')).rejects.toThrow();
     await expect(a.invoke('Join', 7, {})).rejects.toThrow('RTC_ERR_BAD_REQUEST: room must be a string, got number');
     await expect(a.invoke('Join', 'r', [])).rejects.toThrow('RTC_ERR_BAD_REQUEST: hello must be an object, got array');

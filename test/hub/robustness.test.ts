@@ -56,7 +56,8 @@ describe('before the handshake', () => {
     ['a number', `42${RS}`, /must be a JSON object/],
     ['protocol missing', `{"version":1}${RS}`, /'protocol'/],
     ['version a string', `{"protocol":"json","version":"1"}${RS}`, /'version'/],
-    ['protocol messagepack', `{"protocol":"messagepack","version":1}${RS}`, /^The protocol 'messagepack' is not supported\.$/],
+    // Blazor's own MessagePack variant: a real SignalR protocol this hub does not speak (json and messagepack it does).
+    ['protocol blazorpack', `{"protocol":"blazorpack","version":1}${RS}`, /^The protocol 'blazorpack' is not supported\.$/],
     ['protocol blob', `{"protocol":"blob","version":1}${RS}`, /^The protocol 'blob' is not supported\.$/],
     ['version 3', `{"protocol":"json","version":3}${RS}`, /version 3 of the 'json' protocol/],
     ['version 0', `{"protocol":"json","version":0}${RS}`, /version 0 of the 'json' protocol/],

@@ -18,6 +18,7 @@ import type { Logger } from '../../log/logger.js';
 import type { Participant, PeerLeftReason } from '../../protocol/room-contract.js';
 import type { BackplaneMetrics } from '../metrics.js';
 import {
+  deliverShared,
   roomFull,
   type JoinOutcome,
   type JoinRequest,
@@ -28,6 +29,7 @@ import {
   type RoomRegistry,
 } from '../room-registry.js';
 import type { Caller } from '../room-methods.js';
+import { RELAYED_PAYLOAD_ARGUMENT, SharedInvocation } from '../shared-invocation.js';
 import { decodeEnvelope, encodeMessage, encodePressure, type Envelope, type MessageEnvelope } from './envelope.js';
 import type { ClusterKeys } from './keys.js';
 import type { HeldMember, PresenceStore } from './presence-store.js';
@@ -193,10 +195,11 @@ export class ClusterRegistry implements RoomRegistry, RemoteRoute {
 
   // -------------------------------------------------------------- delivery
 
-  broadcastRemote(room: string, from: string, record: string): number {
+  broadcastRemote(room: string, from: string, invocation: SharedInvocation): number {
     const view = this.views.get(room);
     if (!view || view.remote.size === 0) return 0;
-    const text = encodeMessage({ method: 'relay', origin: this.o.node, sentAt: wallNow(), room, from, to: null, record });
+    // The backplane carries JSON records; a hub converts for its MessagePack members (shared-invocation.ts).
+    const text = encodeMessage({ method: 'relay', origin: this.o.node, sentAt: wallNow(), room, from, to: null, record: invocation.json() });
     if (!this.o.link.publish(this.o.keys.roomChannel(room), text)) {
       this.o.metrics.dropped.inc({ reason: 'unreachable' }, view.remote.size);
       return 0;
@@ -308,21 +311,31 @@ export class ClusterRegistry implements RoomRegistry, RemoteRoute {
     (m.method === 'relay' ? this.counters.relayIn : this.counters.signalIn).inc();
     this.o.metrics.latency.observe(Math.max(0, wallNow() - m.sentAt) / 1000);
     const view = this.views.get(m.room);
+    // Parsed (and its payload decoded) only if one of this hub's MessagePack members needs it.
+    const invocation = SharedInvocation.fromJsonRecord(m.record, m.method === 'relay' ? RELAYED_PAYLOAD_ARGUMENT : undefined);
     if (m.to !== null) {
       const member = view?.local.get(m.to);
-      if (member) this.deliver(member, m);
+      if (member) this.deliver(member, m, invocation);
       else this.o.metrics.dropped.inc({ reason: 'gone' });
       return;
     }
     if (!view) return;
     for (const member of view.local.values()) {
-      if (member.participant.peerId !== m.from) this.deliver(member, m);
+      if (member.participant.peerId !== m.from) this.deliver(member, m, invocation);
     }
   }
 
-  private deliver(member: LocalMember, m: MessageEnvelope): void {
+  private deliver(member: LocalMember, m: MessageEnvelope, invocation: SharedInvocation): void {
     const conn = member.endpoint;
-    conn.sendInvocationRecord(m.record);
+    try {
+      // A lagging member may drop a relayed frame; the sender's end-to-end resend repairs it.
+      deliverShared(conn, invocation, m.method === 'relay');
+    } catch (err) {
+      // A JSON sender's payload that is not base64 cannot reach a MessagePack member.
+      this.o.metrics.dropped.inc({ reason: 'malformed' });
+      this.o.log.debug({ room: m.room, err: (err as Error).message }, 'relayed payload could not be converted for a MessagePack member; dropped');
+      return;
+    }
     // Backpressure across hubs: tell the sender's hub once that this connection is behind, and
     // again when it drained.
     const told = this.toldBusy.get(conn);

@@ -36,12 +36,9 @@ export class RemoteEndpoint implements MemberEndpoint {
     this.route.sendDirected(this, 'relay', record);
   }
 
+  /** Its own hub bounds how long it is behind (slow-member.ts); this hub bounds the wait as well. */
   whenWritable(): Promise<void> | undefined {
     return this.route.whenWritable(this);
-  }
-
-  destroyAsSlow(): void {
-    // Its own hub closes it if it cannot keep up; this hub only stops waiting for it.
   }
 }
 

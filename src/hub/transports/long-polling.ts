@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HubClientConnection, TransportSink } from '../connection.js';
+import type { WireRecord } from '../wire-codec.js';
 
 /**
  * Long polling: the client keeps one GET open; it returns with everything queued, with an empty
@@ -7,7 +8,8 @@ import type { HubClientConnection, TransportSink } from '../connection.js';
  */
 export class LongPollingSink implements TransportSink {
   readonly name = 'LongPolling' as const;
-  private queue: string[] = [];
+  /** Frames of one connection are all text (JSON) or all bytes (MessagePack). */
+  private queue: WireRecord[] = [];
   private queuedBytes = 0;
   private poll: ServerResponse | null = null;
   private pollTimer: NodeJS.Timeout | null = null;
@@ -52,7 +54,7 @@ export class LongPollingSink implements TransportSink {
   }
 
   private deliver(res: ServerResponse): void {
-    const body = this.queue.join('');
+    const body = typeof this.queue[0] === 'string' ? (this.queue as string[]).join('') : Buffer.concat(this.queue as Uint8Array[]);
     this.queue = [];
     this.queuedBytes = 0;
     res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': Buffer.byteLength(body) });
@@ -74,7 +76,7 @@ export class LongPollingSink implements TransportSink {
     this.poll = null;
   }
 
-  write(frame: string): void {
+  write(frame: WireRecord): void {
     this.queue.push(frame);
     this.queuedBytes += frame.length;
     const res = this.poll;

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { HubClientConnection, TransportSink } from '../connection.js';
+import type { WireRecord } from '../wire-codec.js';
 
 /**
  * Server-Sent Events transport (server → client only; the client POSTs its messages). Each frame is
@@ -25,8 +26,10 @@ export class ServerSentEventsSink implements TransportSink {
     res.on('drain', () => conn.notifyDrained());
   }
 
-  write(frame: string): void {
+  /** Text only: the handshake refuses MessagePack on this transport, as ASP.NET Core does. */
+  write(frame: WireRecord): void {
     if (this.ended) return;
+    if (typeof frame !== 'string') frame = Buffer.from(frame).toString('utf8');
     let event = '';
     for (const line of frame.split(/\r?\n/)) event += `data: ${line}\r\n`;
     this.res.write(event + '\r\n');

@@ -1,8 +1,11 @@
 import type { WebSocket } from 'ws';
 import type { HubClientConnection, TransportSink } from '../connection.js';
+import type { WireRecord } from '../wire-codec.js';
 
 /**
- * WebSockets transport: JSON records in text frames, no subprotocol (TransportProtocols.md).
+ * WebSockets transport, no subprotocol (TransportProtocols.md): JSON records in text frames,
+ * MessagePack in binary frames; what arrives is taken as bytes whatever the frame type (the
+ * official client sends its JSON handshake in a text frame before MessagePack binary ones).
  * Reading pauses while the connection is busy with a message that applies backpressure.
  */
 export class WebSocketSink implements TransportSink {
@@ -21,12 +24,8 @@ export class WebSocketSink implements TransportSink {
   }
 
   private onMessage(data: Buffer | ArrayBuffer | Buffer[]): void {
-    const text = Array.isArray(data)
-      ? Buffer.concat(data).toString('utf8')
-      : Buffer.isBuffer(data)
-        ? data.toString('utf8')
-        : Buffer.from(data).toString('utf8');
-    const busy = this.conn.receive(text, Date.now());
+    const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+    const busy = this.conn.receive(bytes, Date.now());
     if (busy && !this.paused) {
       this.paused = true;
       this.ws.pause();
@@ -37,7 +36,7 @@ export class WebSocketSink implements TransportSink {
     }
   }
 
-  write(frame: string): void {
+  write(frame: WireRecord): void {
     const bytes = frame.length;
     this.pendingBytes += bytes;
     this.ws.send(frame, () => {
