@@ -102,6 +102,11 @@ describe('a member that stops reading', () => {
     const members: LightMember[] = [];
     for (let i = 0; i < 4; i++) members.push(await LightMember.join(hub.url, 'busy', `busy-member-key-${i}-aaaaaaaa`));
     const senders = members.slice(0, 2);
+    // A calm room on the same hub, in the same process, at a fifth of the rate, with nobody frozen:
+    // what the machine alone does to deliveries (a loaded 2-core machine can stop this process for
+    // hundreds of ms). The frozen member's effect is what the busy room sees beyond that.
+    const calm = [await LightMember.join(hub.url, 'calm', 'calm-sender-key-aaaaaaaaa'), await LightMember.join(hub.url, 'calm', 'calm-listener-key-aaaaaaa')];
+    let calmSent = 0;
     const frozen = await RawClient.handshaken(hub.url);
     onTestFinished(() => frozen.close());
     frozen.invoke('j', 'Join', ['busy', { agentKey: 'busy-member-key-frozen-aaa' }]);
@@ -115,13 +120,18 @@ describe('a member that stops reading', () => {
     const pacer = setInterval(() => {
       // Paced by the clock, the two senders in turn.
       const due = Math.floor(((performance.now() - started) * RATE_PER_SECOND) / 1000);
-      for (; sent < due; sent++) senders[sent % 2]!.relay('busy', padding);
+      for (; sent < due; sent++) {
+        senders[sent % 2]!.relay('busy', padding);
+        if (sent % 5 === 0) (calm[0]!.relay('calm', 'c'), calmSent++);
+      }
     }, 5);
     onTestFinished(() => clearInterval(pacer));
     // The hub's largest outbound queue while the room runs: its bound is the memory bound.
     let queuedMax = 0;
+    let laggedAt = NaN;
     const sampler = setInterval(() => {
       void metricValue(registry, 'rtc_hub_outbound_queued_bytes', { of: 'max' }).then((v) => (queuedMax = Math.max(queuedMax, v)));
+      if (Number.isNaN(laggedAt)) void metricValue(registry, 'rtc_hub_slow_members_total').then((v) => v > 0 && Number.isNaN(laggedAt) && (laggedAt = performance.now()));
     }, 50);
     onTestFinished(() => clearInterval(sampler));
 
@@ -138,33 +148,50 @@ describe('a member that stops reading', () => {
     const total = sent;
     // Each sender hears the other one, the listeners hear both: nothing is lost for those who read.
     const expected = [Math.floor(total / 2), Math.ceil(total / 2), total, total];
-    await waitUntil(() => members.every((m, i) => m.arrivals.length >= expected[i]!), { what: 'every relay at every live member', timeoutMs: 30_000 });
+    await waitUntil(() => members.every((m, i) => m.arrivals.length >= expected[i]!) && calm[1]!.arrivals.length >= calmSent, {
+      what: 'every relay at every live member',
+      timeoutMs: 30_000,
+    });
     clearInterval(sampler);
     expect(members.map((m) => m.arrivals.length)).toEqual(expected);
+    expect(calm[1]!.arrivals.length).toBe(calmSent);
 
     const report: string[] = [];
     let worstGap = 0;
     let worstP99 = 0;
-    for (const [i, m] of members.entries()) {
+    const stats = (m: LightMember, name: string): { gap: number; p99: number } => {
       let gap = 0;
-      for (let k = 1; k < m.arrivals.length; k++) gap = Math.max(gap, m.arrivals[k]! - m.arrivals[k - 1]!);
+      let gapAt = 0;
+      for (let k = 1; k < m.arrivals.length; k++) {
+        const g = m.arrivals[k]! - m.arrivals[k - 1]!;
+        if (g > gap) [gap, gapAt] = [g, m.arrivals[k - 1]!];
+      }
       const sorted = [...m.latencies].sort((a, b) => a - b);
+      report.push(`${name}: largest gap ${gap.toFixed(1)} ms at ${((gapAt - started) / 1000).toFixed(2)} s, latency p50 ${percentile(sorted, 50).toFixed(1)} / p99 ${percentile(sorted, 99).toFixed(1)} ms`);
+      return { gap, p99: percentile(sorted, 99) };
+    };
+    for (const [i, m] of members.entries()) {
+      const { gap, p99 } = stats(m, `member ${i}`);
       worstGap = Math.max(worstGap, gap);
-      worstP99 = Math.max(worstP99, percentile(sorted, 99));
-      report.push(`member ${i}: largest gap ${gap.toFixed(1)} ms, latency p50 ${percentile(sorted, 50).toFixed(1)} / p99 ${percentile(sorted, 99).toFixed(1)} ms`);
+      worstP99 = Math.max(worstP99, p99);
     }
+    const machine = stats(calm[1]!, 'calm room');
     const lagged = await metricValue(registry, 'rtc_hub_slow_members_total');
     const dropped = await metricValue(registry, 'rtc_hub_relay_dropped_total', { reason: 'slow_member' });
     console.log(
-      `slow member: ${total} relays at ${RATE_PER_SECOND}/s; issue 13's bound for the others: largest gap < 250 ms, p99 < 50 ms; measured: largest gap ${worstGap.toFixed(1)} ms, p99 ${worstP99.toFixed(1)} ms; ` +
-        `${dropped} frames dropped for the frozen member, ${lagged} lag episodes; hub queue at most ${(queuedMax / 1048576).toFixed(1)} MiB\n  ${report.join('\n  ')}`,
+      `slow member: ${total} relays at ${RATE_PER_SECOND}/s; issue 13's bound for the others: largest gap < 250 ms, p99 < 50 ms; measured: largest gap ${worstGap.toFixed(1)} ms, p99 ${worstP99.toFixed(1)} ms (calm room: ${machine.gap.toFixed(1)} / ${machine.p99.toFixed(1)} ms); ` +
+        `${dropped} frames dropped for the frozen member, ${lagged} lag episodes (the first at ${((laggedAt - started) / 1000).toFixed(2)} s, drops from ${((dropsSeenAt - started) / 1000).toFixed(2)} s); hub queue at most ${(queuedMax / 1048576).toFixed(1)} MiB\n  ${report.join('\n  ')}`,
     );
-    // The behaviour, asserted at the issue's own bounds: the frozen member made the others wait
-    // once, for DEFAULT_SLOW_MEMBER_WAIT_MS (50 ms), where the old policy stopped the room for
-    // 10,000 ms. 250 ms is five times that one wait: a frozen member holding the room even for a
-    // fortieth of the old stall fails here, while a busy 2-core machine measured 50-60 ms.
-    expect(worstGap, report.join('\n')).toBeLessThan(250);
-    expect(worstP99, report.join('\n')).toBeLessThan(50);
+    // The behaviour: the frozen member made the others wait once, for DEFAULT_SLOW_MEMBER_WAIT_MS
+    // (50 ms), where the old policy stopped the room for 10,000 ms. Asserted at the issue's own
+    // bounds, over what the calm room shows the machine did to every delivery of this process in
+    // the same seconds: a largest gap under 250 ms plus the calm room's own stall beyond 50 ms (on
+    // a quiet machine it has none, so the bound is the issue's), and a p99 latency under 50 ms
+    // more than the calm room's (a few ms on a quiet machine). A frozen member
+    // holding its room even for a fortieth of the old stall fails here; a loaded machine, which
+    // delays the calm room as much, does not.
+    expect(worstGap - Math.max(0, machine.gap - 50), report.join('\n')).toBeLessThan(250);
+    expect(worstP99 - machine.p99, report.join('\n')).toBeLessThan(50);
     expect(lagged).toBeGreaterThanOrEqual(1);
     // The hub never held more than its stated bound for anyone.
     expect(queuedMax).toBeGreaterThan(DEFAULT_OUTBOUND_HIGH_WATER_BYTES);
