@@ -1,5 +1,5 @@
 /** rtc-agent's public API. Everything a program may rely on is exported here and nowhere else. */
-export { startHub, DEFAULT_HUB_LIMITS, type Hub, type HubAuthOptions, type HubLimits, type HubOptions, type TransportName } from './hub/index.js';
+export { startHub, DEFAULT_HUB_LIMITS, type BackplaneState, type ClusterStatus, type Hub, type HubAuthOptions, type HubLimits, type HubOptions, type HubRedisOptions, type TransportName } from './hub/index.js';
 export { RtcAgentError, ErrorCode, parseErrorCode, isRtcAgentError } from './errors.js';
 export { createLogger, silentLogger, type Logger } from './log/logger.js';
 export * from './protocol/room-contract.js';
