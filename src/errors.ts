@@ -33,7 +33,7 @@ export const ErrorCode = {
   SLOW_CONSUMER: 'RTC_ERR_SLOW_CONSUMER',
   /** The invocation named a hub method that does not exist. */
   UNKNOWN_METHOD: 'RTC_ERR_UNKNOWN_METHOD',
-  /** Malformed SignalR input: bad JSON, wrong field types, bad framing. */
+  /** Malformed SignalR or JSON-RPC input: bad JSON, wrong field types, bad framing. */
   PROTOCOL: 'RTC_ERR_PROTOCOL',
   /** The SignalR handshake failed (unsupported protocol or version, or it timed out). */
   HANDSHAKE: 'RTC_ERR_HANDSHAKE',
@@ -47,6 +47,8 @@ export const ErrorCode = {
   HUB_UNREACHABLE: 'RTC_ERR_HUB_UNREACHABLE',
   /** A send could not be accepted in time (no path to the peer, or its buffer stayed full). */
   SEND_TIMEOUT: 'RTC_ERR_SEND_TIMEOUT',
+  /** The signaling server offers no relay (a JSON-RPC server without rtc-agent's extension): only P2P carries data. */
+  RELAY_UNAVAILABLE: 'RTC_ERR_RELAY_UNAVAILABLE',
   /** More unacknowledged data for a peer than the resend buffer may hold. */
   BUFFER_FULL: 'RTC_ERR_BUFFER_FULL',
   /** `to` names a peer this room does not know. */

@@ -6,6 +6,7 @@
 import { ErrorCode, RtcAgentError } from '../errors.js';
 import { maskCredentials, showValue } from './redact.js';
 import { SETTING_NAMES, SPECS, envNameOf, type AgentSettings, type AgentSettingsInput, type SettingName } from './settings-schema.js';
+import { signalingMismatch } from './signaling.js';
 import { closestName } from './suggest.js';
 import { Invalid, typeName, type ValueKind } from './value-kinds.js';
 
@@ -109,6 +110,8 @@ function checkCombinations(s: AgentSettings, from: Map<SettingName, Source>): vo
   if (s.iceTransportPolicy === 'relay' && s.turnUrl === undefined) {
     fail('iceTransportPolicy', "is 'relay' but 'turnUrl' is not set (relay means TURN only)");
   }
+  const mismatch = signalingMismatch(s);
+  if (mismatch !== undefined) fail('signaling', mismatch);
 }
 
 function copyValue(value: unknown): unknown {

@@ -126,22 +126,34 @@ export const bearerToken = stringKind('string (JWT)', (s) => {
   return s;
 });
 
-export const httpUrl = stringKind('http(s) URL', (s) => {
+/** What a hub URL must be, for messages. */
+const HUB_URL_FORMS = 'an http:// or https:// URL (SignalR) or a ws:// or wss:// URL (JSON-RPC)';
+
+/**
+ * A hub: a SignalR hub (http, https; SignalR negotiates over HTTP) or a JSON-RPC 2.0 signaling
+ * server (ws, wss; a WebSocket from the start). A webrtc:// room URI names a hub and a room: it
+ * goes to the CLI or createAgent, which split it (src/config/room-uri.ts).
+ */
+export const hubUrl = stringKind('http(s) or ws(s) URL', (s) => {
   let url: URL;
   try {
     url = new URL(s);
   } catch {
-    throw new Invalid('must be an http:// or https:// URL', s);
+    throw new Invalid(`must be ${HUB_URL_FORMS}`, s);
   }
-  if (url.protocol === 'ws:' || url.protocol === 'wss:') {
-    throw new Invalid(`must be an http:// or https:// URL (SignalR negotiates over HTTP; use ${url.protocol === 'ws:' ? 'http' : 'https'}:// instead)`, s);
+  if (url.protocol === 'webrtc:' || url.protocol === 'webrtcs:' || url.protocol === 'webrtc-game:') {
+    throw new Invalid(`must be ${HUB_URL_FORMS}; a ${url.protocol}// room URI names a room too: give it to the CLI (rtc-agent chat ${s}) or to createAgent({ hubUrl })`, s);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Invalid('must be an http:// or https:// URL', s);
+  if (!['http:', 'https:', 'ws:', 'wss:'].includes(url.protocol)) throw new Invalid(`must be ${HUB_URL_FORMS}`, s);
   return s;
 });
 
-function checkHttpUrlList(entries: unknown[]): string[] {
-  if (entries.length === 0) throw new Invalid('must list at least one http:// or https:// URL');
+function isWebSocketScheme(url: string): boolean {
+  return /^wss?:/i.test(url);
+}
+
+function checkHubUrlList(entries: unknown[]): string[] {
+  if (entries.length === 0) throw new Invalid(`must list at least one hub: ${HUB_URL_FORMS}`);
   const seen = new Map<string, number>();
   return entries.map((entry: unknown, i) => {
     // A single URL keeps the plain messages; in a list, the message says which entry is wrong.
@@ -149,16 +161,21 @@ function checkHttpUrlList(entries: unknown[]): string[] {
     if (typeof entry !== 'string') throw new Invalid(`${where}must be a string`, entry);
     let url: string;
     try {
-      url = httpUrl.check(entry);
+      url = hubUrl.check(entry);
     } catch (err) {
       if (!(err instanceof Invalid)) throw err;
       throw new Invalid(`${where}${err.why}`, entry);
     }
+    // Failover goes between hubs serving the same rooms, which speak one protocol.
+    const first = entries[0];
+    if (i > 0 && typeof first === 'string' && isWebSocketScheme(first) !== isWebSocketScheme(url)) {
+      throw new Invalid(`${where}mixes SignalR (http/https) and JSON-RPC (ws/wss) hubs; the hubs of one list speak one protocol`, entry);
+    }
     // The same hub twice is a typo for another hub more often than not, and it would spend
     // failover attempts on a hub already known to be down: refused, not merged.
     const key = new URL(url).href;
-    const first = seen.get(key);
-    if (first !== undefined) throw new Invalid(`lists the same hub twice (entries ${first + 1} and ${i + 1}); give each hub once`, entry);
+    const dup = seen.get(key);
+    if (dup !== undefined) throw new Invalid(`lists the same hub twice (entries ${dup + 1} and ${i + 1}); give each hub once`, entry);
     seen.set(key, i);
     return url;
   });
@@ -176,14 +193,14 @@ function splitUrls(raw: string): string[] {
  * string (env, flags, and a config file or createAgent for convenience). Array entries are taken
  * whole, so a URL that itself contains a comma goes in an array.
  */
-export const httpUrlList: ValueKind<string[]> = {
-  type: 'http(s) URL, or several: an array (env and flags: comma-separated)',
+export const hubUrlList: ValueKind<string[]> = {
+  type: 'http(s) URL (SignalR) or ws(s) URL (JSON-RPC), or several: an array (env and flags: comma-separated)',
   check(value) {
-    if (typeof value === 'string') return checkHttpUrlList(splitUrls(value));
-    if (!Array.isArray(value)) throw new Invalid('must be an http:// or https:// URL or an array of them', value);
-    return checkHttpUrlList(value);
+    if (typeof value === 'string') return checkHubUrlList(splitUrls(value));
+    if (!Array.isArray(value)) throw new Invalid(`must be ${HUB_URL_FORMS}, or an array of them`, value);
+    return checkHubUrlList(value);
   },
-  fromEnv: (raw) => checkHttpUrlList(splitUrls(raw)),
+  fromEnv: (raw) => checkHubUrlList(splitUrls(raw)),
 };
 
 export const ipAddress = stringKind('IP address', (s) => {

@@ -22,6 +22,7 @@ import { Session } from './session.js';
 import { SocketGuard, httpServerOptions } from './socket-guard.js';
 import { TokenExpiry } from './token-expiry.js';
 import { WebAssets } from './web-page.js';
+import { JSONRPC_PATH, JSONRPC_TRANSPORT, RpcEndpoint } from './jsonrpc/index.js';
 import { LongPollingSink } from './transports/long-polling.js';
 import { ServerSentEventsSink } from './transports/server-sent-events.js';
 import { WebSocketSink } from './transports/websocket.js';
@@ -75,6 +76,8 @@ class HubServer implements Hub {
   private readonly dispatcher: InvocationDispatcher;
   /** The browser chat page (`/`, `/chat`) and the files it loads. */
   private readonly web: WebAssets;
+  /** JSON-RPC 2.0 signaling on {@link JSONRPC_PATH}: members of the same rooms (src/hub/jsonrpc/). */
+  private readonly jsonRpc: RpcEndpoint;
   /** Keyed by the id clients put in `?id=` (connectionToken, or connectionId for negotiate v0). */
   private readonly connections = new Map<string, HubClientConnection>();
   private readonly sessions = new WeakMap<HubClientConnection, Session>();
@@ -102,6 +105,7 @@ class HubServer implements Hub {
     this.registry = clusterNode?.registry ?? new InProcessRoomRegistry();
     this.rooms = new RoomMethods(this.registry, options, this.metrics, log.child({ component: 'rooms' }));
     this.dispatcher = new InvocationDispatcher(this.rooms.table(), options.limits, this.metrics, log);
+    this.jsonRpc = new RpcEndpoint({ rooms: this.rooms, options, verifier: this.verifier, cors: this.cors, metrics: this.metrics, log: log.child({ component: 'jsonrpc' }) });
     this.web = new WebAssets(options.path);
     this.server = createServer(httpServerOptions(options), (req, res) => {
       this.onRequest(req, res).catch((err: unknown) => {
@@ -172,7 +176,7 @@ class HubServer implements Hub {
   }
 
   private snapshot(): { rooms: number; members: number; connections: Record<string, number> } {
-    const connections: Record<string, number> = { WebSockets: 0, ServerSentEvents: 0, LongPolling: 0 };
+    const connections: Record<string, number> = { WebSockets: 0, ServerSentEvents: 0, LongPolling: 0, [JSONRPC_TRANSPORT]: this.jsonRpc.openConnections };
     for (const conn of this.connections.values()) {
       if (conn.state === 'open' && conn.transportName) connections[conn.transportName] = (connections[conn.transportName] ?? 0) + 1;
     }
@@ -218,6 +222,10 @@ class HubServer implements Hub {
     }
     const hubPath = this.options.path;
     const isNegotiate = path === `${hubPath}/negotiate`;
+    if (path === JSONRPC_PATH && hubPath !== JSONRPC_PATH) {
+      sendText(res, 426, 'JSON-RPC 2.0 signaling: connect with a WebSocket (docs/jsonrpc.md)', { Upgrade: 'websocket', Connection: 'Upgrade' });
+      return;
+    }
     if (path !== hubPath && !isNegotiate) {
       if (this.web.handles(path)) await this.web.serve(req, res, path);
       else sendText(res, 404, 'not found');
@@ -476,6 +484,7 @@ class HubServer implements Hub {
     const reject = (status: number, text: string): void => {
       socket.end(`HTTP/1.1 ${status} ${statusText(status)}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
     };
+    if (url.pathname === JSONRPC_PATH && this.options.path !== JSONRPC_PATH) return this.jsonRpc.upgrade(req, socket, head, url, upgraded, reject);
     if (url.pathname !== this.options.path) return reject(404, 'not found');
     if (this.closing) return reject(503, 'the hub is shutting down');
     if (!this.transportEnabled('WebSockets')) return reject(404, 'WebSockets is disabled');
@@ -580,6 +589,7 @@ class HubServer implements Hub {
       // allowReconnect: agents with automatic reconnect come back when a hub is up again.
       conn.close(error, true);
     }
+    const jsonRpcClosed = this.jsonRpc.close();
     // WebSocket clients answer our Close message by closing; SSE and polls end at once. Wait for
     // the WebSockets (bounded), then cut whatever keep-alive sockets are left.
     await new Promise<void>((resolve) => {
@@ -600,6 +610,7 @@ class HubServer implements Hub {
     this.ticker = null;
     this.expiry.cancel();
     this.connections.clear();
+    await jsonRpcClosed;
     await this.clusterNode?.close();
     this.log.info('hub closed');
   }
