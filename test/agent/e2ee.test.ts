@@ -166,7 +166,8 @@ describe('end-to-end encryption', () => {
     onTestFinished(() => proxy.close());
     const viaTap = hub.url.replace(`:${hub.port}`, `:${proxy.port}`);
     const a = await useAgent(hub.url, e2ee({ tryNative: false }));
-    const b = await useAgent(viaTap, e2ee({ tryNative: false }));
+    // The tap edits JSON text frames: b speaks the JSON hub protocol (the hub converts a's bytes).
+    const b = await useAgent(viaTap, e2ee({ tryNative: false, hubProtocol: 'json' }));
     const ra = await a.join('lies');
     await b.join('lies');
     await waitUntil(() => ra.peers()[0]?.e2ee === true, { what: 'ra.peers()[0]?.e2ee === true' });
