@@ -7,7 +7,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
+import WebSocket from 'ws';
 import { loadSettings, type AgentSettings, type AgentSettingsInput } from '../config/agent-settings.js';
+import { applyRoomUri, isRoomUri, roomOfUri } from '../config/room-uri.js';
+import { signalingOf } from '../config/signaling.js';
 import { AgentCore, DEFAULT_CLOSE_FLUSH_MS, type AgentEvents } from '../engine/agent-core.js';
 import { E2eeSession, deriveRoomKey, type KnownPeers, type RoomKey } from '../engine/crypto/index.js';
 import { IncomingFileSlots } from '../engine/files/incoming-file-slots.js';
@@ -19,10 +22,14 @@ import { FileTransfers } from '../engine/files/file-transfers.js';
 import { FsFileStore } from '../node/files/fs-store.js';
 import { MAX_AGENT_KEY_LENGTH, MIN_AGENT_KEY_LENGTH, type IceServer } from '../protocol/room-contract.js';
 import { HubClient } from '../signaling/hub-client.js';
+import { JsonRpcClient, type WebSocketFactory, type WebSocketLike } from '../signaling/jsonrpc-client.js';
 import { NativeLinkFactory, acquireNative, releaseNative, type AvailableNativeBinding } from '../transport/native/index.js';
 import { accessTokenSource } from './token-source.js';
 
 export { DEFAULT_CLOSE_FLUSH_MS, type AgentEvents };
+
+/** JSON-RPC signaling's WebSocket in Node: `ws`, with the token as a header. */
+const nodeWebSocket: WebSocketFactory = (url, { headers }) => new WebSocket(url, { headers, perMessageDeflate: false }) as unknown as WebSocketLike;
 
 export interface AgentOptions extends AgentSettingsInput {
   /** The root logger; one is made from `logLevel` (JSON on stderr) if absent. */
@@ -54,7 +61,10 @@ export class Agent extends AgentCore {
   readonly nativeReason: string | undefined;
   declare readonly log: Logger;
 
-  private constructor(core: ConstructorParameters<typeof AgentCore>[0], settings: AgentSettings, nativeReason: string | undefined, private readonly hub: HubClient) {
+  /** The room of a `webrtc://HOST/ROOM` URI given as hubUrl: what join() without a room joins. */
+  private defaultRoom: string | undefined;
+
+  private constructor(core: ConstructorParameters<typeof AgentCore>[0], settings: AgentSettings, nativeReason: string | undefined, private readonly hub: HubClient | JsonRpcClient) {
     super(core);
     this.settings = settings;
     this.nativeReason = nativeReason;
@@ -62,7 +72,9 @@ export class Agent extends AgentCore {
 
   /** Resolves settings, loads the native binding (or explains why not) and connects to the hub. */
   static async create(options: AgentOptions = {}): Promise<Agent> {
-    const { logger, configFile, env, signal, acceptFile, agentKey, accessTokenFactory, ...input } = options;
+    const { logger, configFile, env, signal, acceptFile, agentKey, accessTokenFactory, ...given } = options;
+    // A room URI as hubUrl: its hub, its query's settings (explicit options win) and a default room.
+    const { options: input, room: defaultRoom } = applyRoomUri(given);
     if (agentKey !== undefined && (typeof agentKey !== 'string' || agentKey.length < MIN_AGENT_KEY_LENGTH || agentKey.length > MAX_AGENT_KEY_LENGTH)) {
       throw new RtcAgentError(ErrorCode.CONFIG, `option 'agentKey' must be a secret string of ${MIN_AGENT_KEY_LENGTH}-${MAX_AGENT_KEY_LENGTH} characters`, { details: { setting: 'agentKey' } });
     }
@@ -117,7 +129,8 @@ export class Agent extends AgentCore {
     };
     if (typeof accessToken === 'function') hubOptions.accessTokenFactory = accessToken;
     else if (accessToken !== undefined) hubOptions.accessToken = accessToken;
-    const hub = new HubClient(hubOptions);
+    const { hubUrl, ...common } = hubOptions;
+    const hub = signalingOf(settings) === 'jsonrpc' ? new JsonRpcClient({ ...common, url: hubUrl, webSocket: nodeWebSocket }) : new HubClient(hubOptions);
     const slots = new IncomingFileSlots({ maxPerPeer: settings.maxIncomingFilesPerPeer, maxTotal: settings.maxIncomingFiles });
     const fileSettings = {
       downloadDir: settings.downloadDir,
@@ -160,6 +173,11 @@ export class Agent extends AgentCore {
       await hub.close();
       throw err;
     }
+    agent.defaultRoom = defaultRoom;
+    if (hub instanceof JsonRpcClient && !hub.relayAvailable && settings.allowRelay) {
+      // The client has said so (warn); rooms read this setting for each peer, so sends wait for P2P.
+      settings.allowRelay = false;
+    }
     log.info({ hub: hub.url, native: agent.native }, 'agent connected');
     return agent;
   }
@@ -167,6 +185,28 @@ export class Agent extends AgentCore {
   /** The hub connected to now (after a failover, another of the configured ones). */
   get hubUrl(): string {
     return this.hub.url;
+  }
+
+  /**
+   * Whether the hub can relay for peers without a P2P link: a SignalR hub always can; a JSON-RPC
+   * server only with rtc-agent's extension (otherwise `settings.allowRelay` is false).
+   */
+  get relayAvailable(): boolean {
+    return this.hub instanceof JsonRpcClient ? this.hub.relayAvailable : true;
+  }
+
+  /**
+   * Joins a room: by name, by room URI (`webrtc://HOST:PORT/ROOM` of this agent's hub, or
+   * `webrtc-game://PEER?room=ROOM`), or without one the room of the URI createAgent was given.
+   */
+  override join(room?: string, options?: { meta?: Record<string, string> }): ReturnType<AgentCore['join']> {
+    const name = room ?? this.defaultRoom;
+    if (name === undefined) return Promise.reject(new RtcAgentError(ErrorCode.BAD_REQUEST, 'join() needs a room (a name or a webrtc:// room URI)'));
+    try {
+      return super.join(isRoomUri(name) ? roomOfUri(name, this.settings.hubUrl) : name, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 }
 

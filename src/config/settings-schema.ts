@@ -14,7 +14,7 @@ import {
   booleanKind,
   displayName,
   enumKind,
-  httpUrlList,
+  hubUrlList,
   intKind,
   ipAddress,
   nonEmptyString,
@@ -33,12 +33,16 @@ export type LogLevel = LevelWithSilent;
 export type IceTransportPolicy = 'all' | 'relay';
 /** SignalR hub protocol: MessagePack carries relayed bytes as bytes, JSON as base64 text. */
 export type HubProtocolSetting = 'messagepack' | 'json';
+/** How the agent talks to its hub: SignalR (the room contract) or JSON-RPC 2.0 signaling (docs/jsonrpc.md). */
+export type SignalingProtocol = 'signalr' | 'jsonrpc';
 
 /** Every setting, resolved: what the agent runs with. Optional fields are absent when unset. */
 export interface AgentSettings {
   /** Always an array: the hub URLs in the order the agent tries them (one entry for one hub). */
   hubUrl: string[];
   hubProtocol: HubProtocolSetting;
+  /** Absent: from hubUrl's scheme (ws/wss: jsonrpc, http/https: signalr); see config/signaling.ts. */
+  signaling?: SignalingProtocol | undefined;
   name: string;
   accessToken?: string | undefined;
   accessTokenFile?: string | undefined;
@@ -141,11 +145,16 @@ export function defaultAgentName(): string {
 /** Every setting, in docs order. The mapped type makes a setting without a spec a compile error. */
 export const SPECS: SpecTable = {
   hubUrl: {
-    kind: httpUrlList,
+    kind: hubUrlList,
     default: () => [DEFAULT_HUB_URL],
     defaultText: `\`${DEFAULT_HUB_URL}\``,
     description:
-      'SignalR hub to join rooms on, or several hubs serving the same rooms: the agent connects to the first that answers and, when its hub goes away, fails over to the others in order, keeping its peer id. Always an array in `agent.settings`.',
+      'Hub to join rooms on: a SignalR hub (`http://…/hub`) or a JSON-RPC 2.0 signaling server (`ws://…/rpc`); or several hubs serving the same rooms: the agent connects to the first that answers and, when its hub goes away, fails over to the others in order, keeping its peer id. Always an array in `agent.settings`. createAgent also takes a `webrtc://host:port/room` URI here.',
+  },
+  signaling: {
+    kind: enumKind(['signalr', 'jsonrpc'] as const),
+    defaultText: 'from `hubUrl`: `jsonrpc` for ws:// and wss://, else `signalr`',
+    description: 'How to talk to the hub: SignalR, or JSON-RPC 2.0 over a WebSocket (docs/jsonrpc.md; relay only where the server has rtc-agent\'s extension).',
   },
   hubProtocol: {
     kind: enumKind(['messagepack', 'json'] as const),
