@@ -8,6 +8,7 @@
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
 import { sleep } from '../lib/async.js';
 import { emit, serveWorker } from '../lib/worker.js';
 import { makeBenchAgent } from './agent-pair.js';
@@ -71,7 +72,9 @@ serveWorker(
         if (Math.abs(m.rss - last) < RSS_STABLE_BYTES) break;
         last = m.rss;
       }
-      return { rssBytes: m.rss, heapTotalBytes: m.heapTotal, heapUsedBytes: m.heapUsed, externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers, threads: await countThreads(), fds: await countFds(), gc: gc !== undefined };
+      // Resident V8 heap (committed pages can be untouched, so heapTotal over-counts what is in RSS).
+      const heapPhysicalBytes = v8.getHeapStatistics().total_physical_size;
+      return { rssBytes: m.rss, heapTotalBytes: m.heapTotal, heapPhysicalBytes, heapUsedBytes: m.heapUsed, externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers, threads: await countThreads(), fds: await countFds(), gc: gc !== undefined };
     },
     async agentConnect(p: { hubUrl: string; name: string }) {
       const agent = await makeBenchAgent(dist, p.name, { hubUrl: p.hubUrl, dir: path.join(tmp, p.name), e2ee: false, native: true, logLevel: 'error' });

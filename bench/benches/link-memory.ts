@@ -41,6 +41,8 @@ interface Sample {
   links: number;
   rssBytes: number;
   heapTotalBytes: number;
+  /** Resident part of the V8 heap (v8.getHeapStatistics().total_physical_size). */
+  heapPhysicalBytes: number;
   heapUsedBytes: number;
   externalBytes: number;
   arrayBuffersBytes: number;
@@ -82,7 +84,7 @@ async function measureSubject(ctx: BenchContext, subject: Subject, steps: number
     const sample = async (links: number): Promise<void> => {
       const s = await m.call<Omit<Sample, 'links'>>('measure', { settleMs: SETTLE_MS });
       out.samples.push({ links, ...s });
-      ctx.log(`  ${subject} at ${links} link(s): RSS ${round(s.rssBytes / 1024 / 1024, 1)} MiB, heap ${round(s.heapUsedBytes / 1024 / 1024, 1)} of ${round(s.heapTotalBytes / 1024 / 1024, 1)} MiB, external ${round(s.externalBytes / 1024 / 1024, 1)} MiB, threads ${s.threads}, fds ${s.fds}`);
+      ctx.log(`  ${subject} at ${links} link(s): RSS ${round(s.rssBytes / 1024 / 1024, 1)} MiB, heap ${round(s.heapUsedBytes / 1024 / 1024, 1)} used, ${round(s.heapPhysicalBytes / 1024 / 1024, 1)} resident, ${round(s.heapTotalBytes / 1024 / 1024, 1)} committed MiB, external ${round(s.externalBytes / 1024 / 1024, 1)} MiB, threads ${s.threads}, fds ${s.fds}`);
     };
     // Startup garbage (module loading, the hub connection's first requests) is returned to the OS
     // late; give it time so the 0-link sample is not higher than the later ones.
@@ -160,9 +162,9 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     metric('0 links (baseline)', 'threads', 'count', (s) => at(s, 0)?.threads ?? null, true),
     metric('0 links (baseline)', 'fds', 'count', (s) => at(s, 0)?.fds ?? null, true),
   );
-  // RSS moves with V8's committed heap (heapTotal), which the memory reducer grows and shrinks on
-  // its own schedule; native memory (RSS − heapTotal) plus live JS heap is what the links hold.
-  const nativeOf = (x: Sample): number => x.rssBytes - x.heapTotalBytes;
+  // RSS moves with V8's resident heap, which the GC grows and shrinks on its own schedule; native
+  // memory (RSS − resident V8 heap) plus live JS heap is what the links hold.
+  const nativeOf = (x: Sample): number => x.rssBytes - x.heapPhysicalBytes;
   const heldOf = (x: Sample): number => nativeOf(x) + x.heapUsedBytes;
   // The first link pays one-time costs (libdatachannel's thread pool) and absorbs whatever the
   // process still had to settle; later steps are counted from the 1-link sample.
@@ -172,7 +174,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     const label = n === 1 ? 'first link' : `per link after the first (1→${n})`;
     rows.push(
       metric(id, `${label}: native + JS heap`, 'KiB', (s) => perLink(s, n, heldOf, 1024, from)),
-      metric(id, '  native (RSS − V8 heap committed)', 'KiB', (s) => perLink(s, n, nativeOf, 1024, from)),
+      metric(id, '  native (RSS − resident V8 heap)', 'KiB', (s) => perLink(s, n, nativeOf, 1024, from)),
       metric(id, '  JS heap used', 'KiB', (s) => perLink(s, n, (x) => x.heapUsedBytes, 1024, from)),
       metric(id, '  threads', 'count', (s) => perLink(s, n, (x) => x.threads, 1, from)),
       metric(id, '  fds', 'count', (s) => perLink(s, n, (x) => x.fds, 1, from)),
@@ -183,7 +185,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     'raw-nd: the measured process holds one bare node-datachannel PeerConnection + one reliable DataChannel per link (as NATIVE-FACTS.md "d." measured); the far ends live in a helper process; signals forwarded by the bench process.',
     'agent: one agent in the measured process; link k is room links-k shared with helper agent k (helper process), so every link is one PeerConnection with the agent\'s two DataChannels (reliable, unreliable) plus its peer session, reliable-layer and room state; one room per link keeps helper agents from linking to each other.',
     `first link = value at 1 link − value at 0; per link after the first = (value at L − value at 1) / (L − 1); each value read after forced GCs, ${SETTLE_MS} ms apart, until two RSS readings agree within 256 KiB (at most 6). Both processes start with node-datachannel loaded (and, for agent, connected to the hub) before the 0-link sample.`,
-    'memory per link = Δ(RSS − V8 heap committed) + Δ(JS heap used): plain RSS also moves with the V8 heap the memory reducer commits and releases on its own schedule (±10 MiB seen), shown as "RSS per link (as read)". The measured process runs with a fixed young generation (--min/--max-semi-space-size=8) and fixed glibc trim/mmap thresholds, so freed memory leaves RSS promptly.',
+    'memory per link = Δ(RSS − resident V8 heap) + Δ(JS heap used): plain RSS also moves with the V8 heap pages the GC keeps or releases on its own schedule (±10 MiB seen), shown as "RSS as read". The measured process runs with a fixed young generation (--min/--max-semi-space-size=8) and fixed glibc trim/mmap thresholds, so freed memory leaves RSS promptly.',
     'The first link carries one-time costs (libdatachannel starts its thread pool: about 6 threads and 4 MiB in raw-nd) and whatever the process had left to settle, so it is noisy; the per-link figures after the first are the cost of each further link, as NATIVE-FACTS.md reported a marginal figure.',
   ];
   for (const s of SUBJECTS) if (runs[s]?.error) notes.push(`FAILED ${s}: ${runs[s]?.error}`);
