@@ -22,7 +22,9 @@ builder.Services.AddSignalR(o =>
     // A larger message closes the connection (ASP.NET Core's behaviour); clients chunk below it.
     o.MaximumReceiveMessageSize = limits.MaxMessageBytes;
     o.AddFilter<RateLimitFilter>();
-});
+})
+    // Each client picks JSON or MessagePack in its handshake; Wire.cs keeps the contract the same in both.
+    .AddMessagePackProtocol();
 
 var app = builder.Build();
 // Stateful reconnect: the agent's client asks for it (withStatefulReconnect) to survive short drops.

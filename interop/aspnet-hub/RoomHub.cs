@@ -14,11 +14,11 @@ public sealed class RoomHub(RoomRegistry registry, RoomHubLimits limits, ILogger
 {
     private static readonly object FallbackPeerIdKey = new();
 
-    /// <param name="hello">Any JSON value: validated here so bad fields get RTC_ERR_BAD_REQUEST naming the field.</param>
-    public async Task<JoinResult> Join(string room, JsonElement hello)
+    /// <param name="hello">Any value: validated here so bad fields get RTC_ERR_BAD_REQUEST naming the field.</param>
+    public async Task<object?> Join(string room, object? hello)
     {
         RoomContract.ValidateRoomName(room);
-        var h = RoomContract.ValidateHello(hello);
+        var h = RoomContract.ValidateHello(Wire.In(hello));
         var user = HubUser.From(Context.User);
         if (user is not null && !user.MayJoin(room))
             throw RtcErrors.Error(RtcErrors.Forbidden, $"not allowed to join room '{room}'");
@@ -38,19 +38,19 @@ public sealed class RoomHub(RoomRegistry registry, RoomHubLimits limits, ILogger
             log.LogDebug("{PeerId} in {Room} moved to a new connection", self.PeerId, room);
             await Clients.Client(old).SendAsync("PeerLeft", room, self.PeerId, "replaced");
         }
-        await Clients.Clients(outcome.Others.Select(m => m.ConnectionId).ToList()).SendAsync("PeerJoined", room, self);
+        await Clients.Clients(outcome.Others.Select(m => m.ConnectionId).ToList()).SendAsync("PeerJoined", room, Wire.Out(self));
         log.LogDebug("{PeerId} joined {Room} ({Members} members)", self.PeerId, room, outcome.Others.Count + 1);
-        return new JoinResult(room, self, outcome.Others.Select(m => m.Participant).ToList(), limits.IceServers, limits.ToInfo(), RoomContract.ContractVersion, RoomContract.Features);
+        return Wire.Out(new JoinResult(room, self, outcome.Others.Select(m => m.Participant).ToList(), limits.IceServers, limits.ToInfo(), RoomContract.ContractVersion, RoomContract.Features));
     }
 
     /// <summary>
     /// Contract feature "members": who the hub lists in the room now, the caller excluded. Clients
     /// reconcile with it (a peer their heartbeat gave up on, a PeerJoined they missed).
     /// </summary>
-    public MembersResult Members(string room)
+    public object? Members(string room)
     {
         var from = SenderIn(room);
-        return new MembersResult(room, registry.ParticipantsIn(room, from));
+        return Wire.Out(new MembersResult(room, registry.ParticipantsIn(room, from)));
     }
 
     /// <summary>Idempotent: leaving a room one is not in is not an error.</summary>
@@ -60,28 +60,30 @@ public sealed class RoomHub(RoomRegistry registry, RoomHubLimits limits, ILogger
         if (registry.Leave(Context.ConnectionId, room) is { } departure) await Announce(departure, "left");
     }
 
-    /// <param name="signal">Opaque to the hub; must be a JSON object.</param>
-    public async Task Signal(string room, string to, JsonElement signal)
+    /// <param name="signal">Opaque to the hub; must be an object.</param>
+    public async Task Signal(string room, string to, object? signal)
     {
         var from = SenderIn(room);
         var target = RecipientIn(room, to, from);
-        if (signal.ValueKind != JsonValueKind.Object)
-            throw RtcErrors.Error(RtcErrors.BadRequest, $"Signal's signal must be an object, got {RoomContract.DescribeType(signal)}");
-        await Clients.Client(target).SendAsync("Signal", room, from, signal);
+        var value = signal is byte[] ? default : Wire.In(signal);
+        if (value.ValueKind != JsonValueKind.Object)
+            throw RtcErrors.Error(RtcErrors.BadRequest, $"Signal's signal must be an object, got {Wire.Describe(signal)}");
+        await Clients.Client(target).SendAsync("Signal", room, from, Wire.Out(value));
     }
 
     /// <summary>
     /// The fallback data path: to one member, or to every other member when <paramref name="to"/> is
     /// null. Awaiting the send holds this sender's next invocation until the recipients' transports
     /// accepted the message (SignalR runs one invocation per connection at a time): backpressure, in
-    /// order, nothing dropped.
+    /// order, nothing dropped. The payload is bytes: base64 text from and to JSON clients, bin from
+    /// and to MessagePack ones (ASP.NET Core writes a byte[] in each recipient's form).
     /// </summary>
-    public async Task Relay(string room, string? to, string payload)
+    public async Task Relay(string room, string? to, object? payload)
     {
         var from = SenderIn(room);
-        if (payload is null) throw RtcErrors.Error(RtcErrors.BadRequest, "Relay's payload must be a base64 string, got null");
+        var wire = Wire.RelayPayload(payload);
         IReadOnlyList<string> targets = to is null ? registry.ConnectionsIn(room, from) : [RecipientIn(room, to, from)];
-        await Clients.Clients(targets).SendAsync("Relayed", room, from, payload);
+        await Clients.Clients(targets).SendAsync("Relayed", room, from, wire);
     }
 
     public override async Task OnDisconnectedAsync(Exception? exception)

@@ -11,6 +11,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import type { Hub } from '../../src/hub/index.js';
 import { inbox, useAgent } from '../helpers/agents.js';
 import { useHub } from '../helpers/hub.js';
+import { serverFrames } from '../helpers/msgpack.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { waitUntil } from '../helpers/wait.js';
 
@@ -26,28 +27,6 @@ const protocols = async (hub: Hub): Promise<{ json: number; messagepack: number 
   json: await metric(hub, 'rtc_hub_connections_by_protocol', { protocol: 'json' }),
   messagepack: await metric(hub, 'rtc_hub_connections_by_protocol', { protocol: 'messagepack' }),
 });
-
-/**
- * The WebSocket frames the hub sent down one tapped connection: everything after the `101`
- * response, split by RFC 6455 headers (server frames are unmasked).
- */
-function serverFrames(down: Buffer): { opcode: number; payload: Buffer }[] {
-  const upgrade = down.indexOf('HTTP/1.1 101');
-  if (upgrade === -1) throw new Error('no WebSocket upgrade on the tapped connection');
-  let at = down.indexOf('\r\n\r\n', upgrade) + 4;
-  const frames: { opcode: number; payload: Buffer }[] = [];
-  while (at + 2 <= down.length) {
-    const opcode = down[at]! & 0x0f;
-    let length = down[at + 1]! & 0x7f;
-    let head = 2;
-    if (length === 126) [length, head] = [down.readUInt16BE(at + 2), 4];
-    else if (length === 127) [length, head] = [Number(down.readBigUInt64BE(at + 2)), 10];
-    if (at + head + length > down.length) break;
-    frames.push({ opcode, payload: down.subarray(at + head, at + head + length) });
-    at += head + length;
-  }
-  return frames;
-}
 
 describe('agents over MessagePack', () => {
   it('relay bytes as bytes: binary WebSocket frames, the payload raw on the wire, no base64', async () => {

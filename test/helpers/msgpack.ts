@@ -136,3 +136,25 @@ export class RawMsgPackClient {
     this.ws.terminate();
   }
 }
+
+/**
+ * The WebSocket frames the hub sent down one tapped connection: everything after the `101`
+ * response, split by RFC 6455 headers (server frames are unmasked).
+ */
+export function serverFrames(down: Buffer): { opcode: number; payload: Buffer }[] {
+  const upgrade = down.indexOf('HTTP/1.1 101');
+  if (upgrade === -1) throw new Error('no WebSocket upgrade on the tapped connection');
+  let at = down.indexOf('\r\n\r\n', upgrade) + 4;
+  const frames: { opcode: number; payload: Buffer }[] = [];
+  while (at + 2 <= down.length) {
+    const opcode = down[at]! & 0x0f;
+    let length = down[at + 1]! & 0x7f;
+    let head = 2;
+    if (length === 126) [length, head] = [down.readUInt16BE(at + 2), 4];
+    else if (length === 127) [length, head] = [Number(down.readBigUInt64BE(at + 2)), 10];
+    if (at + head + length > down.length) break;
+    frames.push({ opcode, payload: down.subarray(at + head, at + head + length) });
+    at += head + length;
+  }
+  return frames;
+}
