@@ -6,6 +6,9 @@
  */
 import { Command, Option } from 'commander';
 import type { AgentSettingsInput, SettingName } from '../config/agent-settings.js';
+import { isRoomUri, parseRoomUri } from '../config/room-uri.js';
+import { ErrorCode, RtcAgentError } from '../errors.js';
+import { CommandFailed, ExitCode } from './exit-codes.js';
 import { collect, parseLogLevel, parsePositiveInt } from './parse.js';
 
 export interface AgentFlags {
@@ -36,12 +39,48 @@ export interface AgentFlags {
   downloadDir?: string;
   acceptFiles?: boolean;
   maxFileBytes?: number;
+  /** The settings of a room URI's query (set by {@link takeRoomUri}): a layer under the flags. */
+  uriSettings?: AgentSettingsInput;
+}
+
+/** The positional argument of the commands that take a hub and a room. */
+export const ROOM_URI_ARGUMENT = ['[uri]', 'room URI instead of --hub and --room: webrtc://HOST[:PORT]/ROOM[?name=…&e2ee=1&reliable=0] (webrtcs:// for TLS)'] as const;
+
+/**
+ * A room URI on the command line, as the positional argument or as `--hub`: its hub becomes
+ * `--hub`, its room the room (a `--room` too must name the same one), its query a settings layer
+ * under the flags (flags > URI query > env > file). Returns the room to join: `room` when no URI
+ * was given. Throws RTC_ERR_CONFIG (exit 2) naming what is wrong.
+ */
+export function takeRoomUri(flags: AgentFlags, positional: string | undefined, room: string | undefined): string | undefined {
+  const hubIsUri = flags.hub !== undefined && isRoomUri(flags.hub);
+  if (positional !== undefined && hubIsUri) throw new RtcAgentError(ErrorCode.CONFIG, `give the room URI once: as the argument (${positional}) or as --hub, not both`);
+  const given = positional ?? (hubIsUri ? flags.hub : undefined);
+  if (given === undefined) return room;
+  const uri = parseRoomUri(given);
+  if (uri.kind === 'server') {
+    if (!hubIsUri && flags.hub !== undefined) throw new RtcAgentError(ErrorCode.CONFIG, `--hub ${flags.hub} and the room URI ${given} both name a hub; give one of them`);
+    flags.hub = uri.hubUrl;
+  } else if (hubIsUri) {
+    throw new RtcAgentError(ErrorCode.CONFIG, `--hub ${given} is a peer URI and names no hub; give the hub with --hub and the URI as the argument`);
+  }
+  if (room !== undefined && uri.room !== undefined && room !== uri.room) {
+    throw new RtcAgentError(ErrorCode.CONFIG, `--room ${room} and the room URI's room '${uri.room}' differ; give one of them`);
+  }
+  flags.uriSettings = uri.settings;
+  return room ?? uri.room;
+}
+
+/** The room a command must have: from --room or a room URI. */
+export function requireRoom(room: string | undefined): string {
+  if (room === undefined) throw new CommandFailed(ExitCode.USAGE, "required option '--room <room>' not specified (or give a room URI: webrtc://HOST[:PORT]/ROOM)");
+  return room;
 }
 
 /** Adds the shared agent flags to a command. */
 export function addAgentFlags(cmd: Command): Command {
   return cmd
-    .option('--hub <url>', 'hub URL, or several comma-separated hubs serving the same rooms to fail over between (default http://127.0.0.1:8080/hub; env RTC_AGENT_HUB_URL)')
+    .option('--hub <url>', 'hub URL, or several comma-separated hubs serving the same rooms to fail over between (default http://127.0.0.1:8080/hub; env RTC_AGENT_HUB_URL), or a webrtc://HOST[:PORT]/ROOM room URI')
     .option('--name <name>', 'display name shown to peers (env RTC_AGENT_NAME)')
     .option('--token <jwt>', 'access token for the hub (prefer env RTC_AGENT_ACCESS_TOKEN)')
     .option('--access-token-file <file>', 'read the hub access token from this file (first line) on every (re)connect (env RTC_AGENT_ACCESS_TOKEN_FILE)')
@@ -73,7 +112,7 @@ export function addAgentFlags(cmd: Command): Command {
 
 /** The settings layer the flags make (only what was given). */
 export function settingsFromFlags(flags: AgentFlags): AgentSettingsInput {
-  const s: AgentSettingsInput = {};
+  const s: AgentSettingsInput = { ...flags.uriSettings };
   if (flags.hub !== undefined) s.hubUrl = flags.hub;
   if (flags.name !== undefined) s.name = flags.name;
   if (flags.token !== undefined) s.accessToken = flags.token;

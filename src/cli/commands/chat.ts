@@ -12,7 +12,7 @@ import type { Agent } from '../../agent/index.js';
 import type { ResolvedSettings } from '../../config/agent-settings.js';
 import { ErrorCode, isRtcAgentError } from '../../errors.js';
 import type { Logger } from '../../log/logger.js';
-import { addAgentFlags, type AgentFlags } from '../agent-flags.js';
+import { ROOM_URI_ARGUMENT, addAgentFlags, requireRoom, takeRoomUri, type AgentFlags } from '../agent-flags.js';
 import type { CliContext } from '../context.js';
 import { parseRoom } from '../parse.js';
 import { HELP } from '../chat/ui.js';
@@ -36,7 +36,8 @@ export function defaultChatLogFile(env: NodeJS.ProcessEnv = process.env): string
 
 export function makeChatCommand(ctx: CliContext): Command {
   const cmd = new Command('chat')
-    .requiredOption('--room <room>', 'room to join', parseRoom)
+    .argument(...ROOM_URI_ARGUMENT)
+    .option('--room <room>', 'room to join', parseRoom)
     .addOption(new Option('--log-file <file>', `where --log-level writes logs (default ${defaultChatLogFile()}); never the chat screen`))
     .addHelpText(
       'after',
@@ -44,6 +45,7 @@ export function makeChatCommand(ctx: CliContext): Command {
 Two terminals on one machine, nothing else to set up:
   rtc-agent chat --room lobby --name alice
   rtc-agent chat --room lobby --name bob
+Or by room URI: rtc-agent chat webrtc://127.0.0.1:8080/lobby?name=alice
 
 Files peers offer are asked about (/accept, /reject) unless --accept-files or --no-accept-files.
 Ctrl-C, Ctrl-D and /quit leave the room and exit 0.
@@ -52,7 +54,8 @@ Ctrl-C, Ctrl-D and /quit leave the room and exit 0.
     );
   addAgentFlags(cmd);
   cmd.addHelpText('after', HELP);
-  return cmd.action(async (flags: ChatFlags) => {
+  return cmd.action(async (uri: string | undefined, flags: ChatFlags) => {
+    flags.room = requireRoom(takeRoomUri(flags, uri, flags.room));
     const { resolveCliSettings, startAgent } = await import('../start-agent.js');
     const { ChatHost, isHostableUrl } = await import('../chat/hosting.js');
     const { FileOffers } = await import('../chat/file-offers.js');

@@ -10,7 +10,7 @@ import type { Agent } from '../../agent/index.js';
 import type { DaemonOptions } from '../../daemon/index.js';
 import { DaemonAddressError, defaultSocketPath, generateToken, parseListenAddress, readTokenFile, socketIsLive } from '../../daemon/paths.js';
 import { ErrorCode, RtcAgentError } from '../../errors.js';
-import { addAgentFlags, type AgentFlags } from '../agent-flags.js';
+import { ROOM_URI_ARGUMENT, addAgentFlags, takeRoomUri, type AgentFlags } from '../agent-flags.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
 import { collectRooms, parsePositiveInt } from '../parse.js';
@@ -38,13 +38,16 @@ async function controlToken(flags: DaemonFlags): Promise<{ token: string; genera
 export function makeDaemonCommand(ctx: CliContext): Command {
   const cmd = new Command('daemon');
   addAgentFlags(cmd)
+    .argument(...ROOM_URI_ARGUMENT)
     .option('--room <room>', 'room to join at start (repeatable; more can be joined through the API)', collectRooms)
     .addOption(new Option('--socket <path>', `control socket (default ${defaultSocketPath()})`).env('RTC_AGENT_DAEMON_SOCKET'))
     .option('--listen <host:port>', 'serve the control API on loopback TCP instead, with a bearer token (e.g. 127.0.0.1:7070)')
     .option('--token-file <file>', 'bearer token for --listen (else env RTC_AGENT_DAEMON_TOKEN, else one is generated into daemon-HOST-PORT.token)')
     .option('--max-body-bytes <n>', 'largest request body the control API accepts', parsePositiveInt)
     .option('--event-buffer-bytes <n>', 'unread bytes an event-stream client may queue before it is dropped (default 1 MiB)', parsePositiveInt)
-    .action(async (flags: DaemonFlags) => {
+    .action(async (uri: string | undefined, flags: DaemonFlags) => {
+      const uriRoom = takeRoomUri(flags, uri, undefined);
+      if (uriRoom !== undefined && !flags.room?.includes(uriRoom)) flags.room = [uriRoom, ...(flags.room ?? [])];
       if (flags.listen !== undefined && cmd.getOptionValueSource('socket') === 'cli') {
         throw new RtcAgentError(ErrorCode.CONFIG, 'give either --socket or --listen, not both');
       }

@@ -7,7 +7,7 @@
 import { createInterface } from 'node:readline';
 import { Command } from 'commander';
 import type { Agent, ReceivedMessage } from '../../agent/index.js';
-import { addAgentFlags, type AgentFlags } from '../agent-flags.js';
+import { ROOM_URI_ARGUMENT, addAgentFlags, requireRoom, takeRoomUri, type AgentFlags } from '../agent-flags.js';
 import type { CliContext, StopReason } from '../context.js';
 import { CommandFailed, ExitCode, stopExitCode } from '../exit-codes.js';
 import { parsePositiveInt, parseRoom } from '../parse.js';
@@ -29,7 +29,8 @@ const JSON_EVENTS = ['message', 'peer-joined', 'peer-left', 'path-changed', 'del
 
 export function makePipeCommand(ctx: CliContext): Command {
   const cmd = new Command('pipe')
-    .requiredOption('--room <room>', 'room to join', parseRoom)
+    .argument(...ROOM_URI_ARGUMENT)
+    .option('--room <room>', 'room to join', parseRoom)
     .option('--json', 'print every event as one JSON object per line (docs/events.md): messages, peers, paths, files, refusals')
     .option('--wait-peers <n>', 'wait for this many peers before sending the first line', parsePositiveInt)
     .option('--wait-timeout <ms>', `how long --wait-peers waits (default ${DEFAULT_WAIT_PEERS_MS})`, parsePositiveInt)
@@ -48,7 +49,8 @@ Exit code 0 means every line was acknowledged by the peers it went to; 7 not ack
 (or nobody there), 9 refused by a peer (stderr says who and why), 5 --wait-peers timed out.`,
     );
   addAgentFlags(cmd);
-  return cmd.action(async (flags: PipeFlags) => {
+  return cmd.action(async (uri: string | undefined, flags: PipeFlags) => {
+    flags.room = requireRoom(takeRoomUri(flags, uri, flags.room));
     const stop = ctx.untilSignal();
     const abort = new AbortController();
     void stop.then((reason) => abort.abort(reason));

@@ -7,7 +7,7 @@
 import { basename } from 'node:path';
 import { Command, Option } from 'commander';
 import type { Agent, FileFailed, FileSent, Room } from '../../agent/index.js';
-import { addAgentFlags, type AgentFlags } from '../agent-flags.js';
+import { ROOM_URI_ARGUMENT, addAgentFlags, takeRoomUri, type AgentFlags } from '../agent-flags.js';
 import type { CliContext, StopReason } from '../context.js';
 import { CommandFailed, ExitCode, stopExitCode } from '../exit-codes.js';
 import { parsePositiveInt, parseRoom } from '../parse.js';
@@ -34,6 +34,7 @@ const REFUSAL_CODES: ReadonlySet<string> = new Set(['refused', 'too-large', 'too
 export function makeSendFileCommand(ctx: CliContext): Command {
   const cmd = new Command('send-file')
     .argument('<path>', 'file to send')
+    .argument(...ROOM_URI_ARGUMENT)
     .option('--room <room>', 'room to send to (required without --daemon; the daemon defaults to its first room)', parseRoom)
     .option('--to <peer>', 'one peer (id or name; with --daemon: id) instead of everyone')
     .option('--wait-peers <n>', 'wait for this many peers first (default 1)', parsePositiveInt)
@@ -49,9 +50,11 @@ Exit code 0 means every peer it was for confirmed a verified copy; 9 a peer refu
 did not confirm it (stderr says who and why), 5 the peers did not come, 2 the file is missing.`,
     );
   addAgentFlags(cmd);
-  return cmd.action(async (path: string, flags: SendFileFlags) => {
+  return cmd.action(async (path: string, uri: string | undefined, flags: SendFileFlags) => {
     // Before anything else (loading the agent, connecting): a typo answers at once.
     const file = await checkReadableFile(path, 'send-file:');
+    const room = takeRoomUri(flags, uri, flags.room);
+    if (room !== undefined) flags.room = room;
     if (flags.daemon) return viaDaemon(ctx, cmd, file, flags);
     if (flags.room === undefined) throw new CommandFailed(ExitCode.USAGE, "required option '--room <room>' not specified (or use --daemon)");
     const stop = ctx.untilSignal();

@@ -11,7 +11,7 @@ import { writeFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Hub } from '../../hub/server.js';
 import type { CliContext, StopReason } from '../context.js';
-import { addAgentFlags, settingsFromFlags, type AgentFlags } from '../agent-flags.js';
+import { addAgentFlags, settingsFromFlags, takeRoomUri, type AgentFlags } from '../agent-flags.js';
 import { ExitCode, stopExitCode } from '../exit-codes.js';
 import { parsePositiveInt, parseRoom } from '../parse.js';
 
@@ -64,6 +64,9 @@ async function smoke(ctx: CliContext, flags: SmokeFlags): Promise<void> {
   const { startHub } = await import('../../hub/server.js');
   const { renderJunit, renderSmoke } = await import('../smoke/report.js');
   const { runSmoke } = await import('../smoke/run.js');
+  // --hub webrtc://HOST:PORT/ROOM: that hub, and that room unless --room names it.
+  const uriRoom = takeRoomUri(flags, undefined, flags.room);
+  if (uriRoom !== undefined) flags.room = uriRoom;
   // Bad settings fail here with exit code 2, before any process starts.
   const { settings, sources } = await loadSettingsWithSources({ options: settingsFromFlags(flags), configFile: flags.config, optionsLabel: 'flags' });
   const logs = flags.logLevel !== undefined;
