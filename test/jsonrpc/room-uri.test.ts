@@ -32,7 +32,7 @@ describe('parseRoomUri', () => {
     expect(parseRoomUri('webrtc://localhost/a.b_c-d')).toMatchObject({ host: 'localhost', room: 'a.b_c-d' });
     // ?signaling=jsonrpc: the same host's JSON-RPC endpoint.
     expect(parseRoomUri('webrtc://127.0.0.1:8080/lobby?signaling=jsonrpc')).toMatchObject({ signaling: 'jsonrpc', hubUrl: 'ws://127.0.0.1:8080/rpc', settings: { signaling: 'jsonrpc' } });
-    expect(parseRoomUri('webrtcs://h.example/lobby?signaling=jsonrpc').hubUrl).toBe('wss://h.example/rpc');
+    expect(parseRoomUri('webrtcs://h.example/lobby?signaling=jsonrpc')).toMatchObject({ hubUrl: 'wss://h.example/rpc' });
   });
 
   it('reads webrtc://PEER-ID and webrtc-game://PEER-ID?room=ROOM as a peer on the configured hub', () => {
