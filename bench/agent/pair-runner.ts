@@ -29,7 +29,8 @@ export interface SubjectDef {
   name: string;
   label: string;
   build: Build;
-  pair: { kind: 'raw'; unreliable?: boolean } | { kind: 'agent'; e2ee: boolean; native: boolean };
+  /** hubProtocol: the agents' SignalR hub protocol (absent: the build's default). */
+  pair: { kind: 'raw'; unreliable?: boolean } | { kind: 'agent'; e2ee: boolean; native: boolean; hubProtocol?: 'messagepack' | 'json' };
 }
 
 export interface PairScenario {
@@ -119,7 +120,7 @@ export async function runPairScenarios(
     const w = workerOf(s);
     try {
       if (!opened.has(name)) {
-        const spec: PairSpec = s.pair.kind === 'raw' ? { name, kind: 'raw', unreliable: s.pair.unreliable === true } : { name, kind: 'agent', hubUrl: hubOf(s).url, room: `bench-${name.replace(/[^a-zA-Z0-9-]/g, '-')}`, e2ee: s.pair.e2ee, native: s.pair.native };
+        const spec: PairSpec = s.pair.kind === 'raw' ? { name, kind: 'raw', unreliable: s.pair.unreliable === true } : { name, kind: 'agent', hubUrl: hubOf(s).url, room: `bench-${name.replace(/[^a-zA-Z0-9-]/g, '-')}`, e2ee: s.pair.e2ee, native: s.pair.native, ...(s.pair.hubProtocol ? { hubProtocol: s.pair.hubProtocol } : {}) };
         const { ms } = await w.call<{ ms: number }>('open', spec, 60_000);
         opened.add(name);
         ctx.log(`${name}: ready in ${ms} ms (${s.build} build, worker pid ${w.pid})`);

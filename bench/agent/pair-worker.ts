@@ -23,7 +23,7 @@ import { removeTempDir } from '../lib/fs.js';
 
 export type PairSpec =
   | { name: string; kind: 'raw'; unreliable?: boolean }
-  | { name: string; kind: 'agent'; hubUrl: string; room: string; e2ee: boolean; native: boolean };
+  | { name: string; kind: 'agent'; hubUrl: string; room: string; e2ee: boolean; native: boolean; hubProtocol?: 'messagepack' | 'json' };
 
 export interface ThroughputParams {
   name: string;
@@ -92,6 +92,8 @@ serveWorker(
           e2ee: spec.e2ee,
           native: spec.native,
           logLevel: 'warn',
+          // Both sides speak this SignalR hub protocol (absent: the build's default).
+          ...(spec.hubProtocol ? { agentOptions: { a: { hubProtocol: spec.hubProtocol }, b: { hubProtocol: spec.hubProtocol } } } : {}),
         });
       }
       pipes.set(spec.name, pipe);
