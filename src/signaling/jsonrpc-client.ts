@@ -192,7 +192,7 @@ export class JsonRpcClient extends Emitter<JsonRpcClientEvents> implements Signa
     if (!extensions.has('relay') && hadRelay !== false) {
       this.log.warn(
         { hub: link.url },
-        "this JSON-RPC signaling server offers no relay (rtc-agent's extension): messages wait for a P2P link and fail with RTC_ERR_SEND_TIMEOUT when none opens",
+        "relay is unavailable: this JSON-RPC signaling server offers no relay (rtc-agent's extension); messages wait for a P2P link and fail with RTC_ERR_SEND_TIMEOUT when none opens",
       );
     }
     this.startKeepAlive(link);

@@ -30,7 +30,7 @@ describe('agent on a JSON-RPC signaling server we did not build', () => {
     const b = await useAgent(server.url, { name: 'bob' });
     expect(a.relayAvailable).toBe(false);
     expect(a.settings.allowRelay).toBe(false);
-    expect(lines).toContainEqual(expect.objectContaining({ level: 40, msg: expect.stringMatching(/offers no relay .*RTC_ERR_SEND_TIMEOUT/) }));
+    expect(lines).toContainEqual(expect.objectContaining({ level: 40, msg: expect.stringMatching(/^relay is unavailable: .*offers no relay .*RTC_ERR_SEND_TIMEOUT/) }));
     const ra = await a.join('lobby');
     const rb = await b.join('lobby');
     await waitUntil(() => ra.peer(rb.selfId) && rb.peer(ra.selfId), { what: 'both agents to see each other' });
