@@ -5,9 +5,11 @@
  * relays too (our extension); JSON-RPC and SignalR agents in one room see each other, signal
  * (P2P) and relay.
  */
+import { SignJWT } from 'jose';
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
-import { inbox, p2pTo, useAgent } from '../helpers/agents.js';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { createAgent, startHub } from '../../src/index.js';
+import { inbox, p2pTo, testAgentOptions, useAgent } from '../helpers/agents.js';
 import { useHub } from '../helpers/hub.js';
 import { startIndependentServer } from '../helpers/independent-jsonrpc-server.js';
 import { rpcUrl } from '../helpers/raw-jsonrpc.js';
@@ -84,6 +86,37 @@ describe("agent on rtc-agent hub's /rpc", () => {
     const atB = inbox(b);
     await ra.send('via the hub');
     expect((await atB.waitFor(1))[0]).toMatchObject({ text: 'via the hub', path: 'relay', from: ra.selfId, name: 'a' });
+  });
+
+  it('sends its JWT (Authorization header): the hub names it from the token; a bad token is RTC_ERR_UNAUTHORIZED', async () => {
+    const secret = 'jsonrpc-agent-test-secret-long-enough';
+    const hub = await useHub({ auth: { jwtSecret: secret } });
+    const token = await new SignJWT({ sub: 'u-rpc', name: 'Token Name' }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('5m').sign(new TextEncoder().encode(secret));
+    const a = await useAgent(rpcUrl(hub), { accessToken: token });
+    const ra = await a.join('authed');
+    const signalr = await useAgent(hub.url, { accessToken: token, name: 'other' });
+    const rs = await signalr.join('authed');
+    await waitUntil(() => rs.peer(ra.selfId), { what: 'the JSON-RPC agent in the room' });
+    expect(rs.peer(ra.selfId)).toMatchObject({ name: 'Token Name' });
+    await expect(createAgent(testAgentOptions(rpcUrl(hub), { accessToken: 'not.a.jwt' }))).rejects.toMatchObject({ code: 'RTC_ERR_UNAUTHORIZED' });
+  });
+
+  it('fails over to the next JSON-RPC hub of its list and rejoins its rooms with the same peer id', async () => {
+    const h1 = await startHub({ host: '127.0.0.1', port: 0 });
+    onTestFinished(() => h1.close());
+    const h2 = await useHub();
+    const mover = await useAgent([rpcUrl(h1), rpcUrl(h2)].join(','), { tryNative: false, reconnectIntervalMs: 100, name: 'mover' });
+    const rm = await mover.join('moving');
+    const stayer = await useAgent(rpcUrl(h2), { tryNative: false, name: 'stayer' });
+    const rs = await stayer.join('moving');
+    expect(mover.hubUrl).toBe(rpcUrl(h1));
+    const before = rm.selfId;
+    await h1.close();
+    await waitUntil(() => rs.peer(before), { what: 'the mover to rejoin on the second hub', timeoutMs: 20_000 });
+    expect(mover.hubUrl).toBe(rpcUrl(h2));
+    const atS = inbox(stayer);
+    await rm.send('after the move');
+    expect((await atS.waitFor(1))[0]).toMatchObject({ text: 'after the move', from: before, path: 'relay' });
   });
 
   it('JSON-RPC and SignalR agents in one room see each other, open P2P and relay', async () => {
