@@ -8,21 +8,15 @@
 import { randomBytes } from 'node:crypto';
 import { ErrorCode, RtcAgentError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import {
-  MessageType,
-  isTrackable,
-  parseHandshakeRequest,
-  type HubMessage,
-  type InvocationMessage,
-  type StreamInvocationMessage,
-} from '../protocol/signalr/hub-messages.js';
-import { writeRecord } from '../protocol/signalr/text-format.js';
+import { MessageType, isTrackable, type HubMessage, type InvocationMessage, type StreamInvocationMessage } from '../protocol/signalr/hub-messages.js';
 import type { AuthUser } from './auth.js';
+import { HandshakeReader, handshakeError, handshakeResponse } from './handshake.js';
 import type { ResolvedHubOptions, TransportName } from './options.js';
 import { ReplayBuffer } from './replay-buffer.js';
 import type { SharedInvocation } from './shared-invocation.js';
+import { Outbox } from './outbox.js';
 import { SlowMemberGuard } from './slow-member.js';
-import { HUB_PROTOCOLS, createCodec, isOversize, type HubProtocolName, type InboxItem, type OversizeRecord, type WireCodec, type WireRecord } from './wire-codec.js';
+import { isOversize, type HubProtocolName, type InboxItem, type OversizeRecord, type WireCodec, type WireRecord } from './wire-codec.js';
 
 /** What a transport (WebSocket, SSE stream, long-poll queue) offers the connection. */
 export interface TransportSink {
@@ -54,11 +48,6 @@ export type ConnectionState = 'negotiated' | 'open' | 'resumable' | 'closed';
 const ACK_INTERVAL_MS = 100;
 /** Ack at once when this many unacked bytes arrived, so the client's 100 kB send window never stalls. */
 const ACK_EAGER_BYTES = 32 * 1024;
-/** The handshake response, as text for JSON and as bytes for a binary protocol's frames. */
-const HANDSHAKE_OK_TEXT = writeRecord('{}');
-const HANDSHAKE_OK_BYTES = Buffer.from(HANDSHAKE_OK_TEXT);
-const EMPTY = new Uint8Array(0);
-const RS_BYTE = 0x1e;
 
 function newId(bytes: number): string {
   return randomBytes(bytes).toString('base64url');
@@ -83,15 +72,12 @@ export class HubClientConnection {
   private protocolVersion = 0;
   /** Set by the handshake: the hub protocol this client speaks. */
   private codec: WireCodec | null = null;
-  /** Bytes of the handshake request until its 0x1E arrived. */
-  private handshakeBytes: Uint8Array = EMPTY;
+  private readonly handshake: HandshakeReader;
   /** A malformed record is queued: ignore further input, the connection is about to close. */
   private inputRejected = false;
   private inbox: InboxItem[] = [];
   private processing: Promise<void> | null = null;
-  private outbox: WireRecord[] = [];
-  private outboxBytes = 0;
-  private flushScheduled = false;
+  private readonly outbox = new Outbox(() => this.flush());
   private readonly slow: SlowMemberGuard;
   private replay: ReplayBuffer | null = null;
   private unackedInboundBytes = 0;
@@ -122,6 +108,7 @@ export class HubClientConnection {
     this.lastSentAt = now;
     this.log = parentLog.child({ conn: this.connectionId });
     const limits = options.limits;
+    this.handshake = new HandshakeReader(limits.maxMessageBytes);
     this.slow = new SlowMemberGuard(
       {
         highWaterBytes: limits.outboundHighWaterBytes,
@@ -187,10 +174,9 @@ export class HubClientConnection {
   transportLost(sink: TransportSink, now: number): void {
     if (this.sink !== sink || this.state === 'closed') return;
     this.sink = null;
-    this.outbox = [];
-    this.outboxBytes = 0;
+    this.outbox.clear();
     this.codec?.reset();
-    this.handshakeBytes = EMPTY;
+    this.handshake.reset();
     if (this.replay && !this.replay.overflowed && this.handshakeDone) {
       this.state = 'resumable';
       this.transportLostAt = now;
@@ -214,17 +200,14 @@ export class HubClientConnection {
     this.lastReceivedAt = now;
     let chunk: Uint8Array = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     if (!this.codec) {
-      const buffered = this.handshakeBytes.length === 0 ? chunk : Buffer.concat([this.handshakeBytes, chunk]);
-      const end = buffered.indexOf(RS_BYTE);
-      if (end === -1) {
-        this.handshakeBytes = buffered;
-        if (buffered.length > this.options.limits.maxMessageBytes) this.rejectHandshake('handshake request is too large or has no record separator');
+      const outcome = this.handshake.read(chunk, this.transportName);
+      if (outcome.kind === 'incomplete') return undefined;
+      if (outcome.kind === 'rejected') {
+        this.rejectHandshake(outcome.reason);
         return undefined;
       }
-      this.handshakeBytes = EMPTY;
-      const record = Buffer.from(buffered.buffer, buffered.byteOffset, end).toString('utf8');
-      if (!this.completeHandshake(record)) return undefined;
-      chunk = buffered.subarray(end + 1);
+      this.acceptHandshake(outcome.codec, outcome.version);
+      chunk = outcome.rest;
       if (chunk.length === 0) return this.processing ?? undefined;
     }
     const { items, size, rejected } = (this.codec as WireCodec).decode(chunk);
@@ -302,45 +285,22 @@ export class HubClientConnection {
     }
   }
 
-  private completeHandshake(record: string): boolean {
-    let request;
-    try {
-      request = parseHandshakeRequest(record);
-    } catch (err) {
-      this.rejectHandshake((err as RtcAgentError).message);
-      return false;
-    }
-    const protocol = HUB_PROTOCOLS.find((p) => p === request.protocol);
-    if (protocol === undefined) {
-      this.rejectHandshake(`The protocol '${request.protocol}' is not supported.`);
-      return false;
-    }
-    if (request.version !== 1 && request.version !== 2) {
-      this.rejectHandshake(`The server does not support version ${request.version} of the '${request.protocol}' protocol.`);
-      return false;
-    }
-    const codec = createCodec(protocol, this.options.limits.maxMessageBytes);
-    if (codec.binary && this.transportName === 'ServerSentEvents') {
-      // ASP.NET Core's words: Server-Sent Events carry text only (the official client never tries).
-      this.rejectHandshake(`Cannot use the '${protocol}' protocol on the current transport. The transport does not support 'Binary' transfer format.`);
-      return false;
-    }
+  private acceptHandshake(codec: WireCodec, version: number): void {
     this.codec = codec;
-    this.protocolVersion = request.version;
+    this.protocolVersion = version;
     // Stateful reconnect needs all three: asked for in negotiate, WebSockets, handshake version 2.
     if (this.statefulRequested && this.transportName === 'WebSockets' && this.protocolVersion >= 2) {
       this.replay = new ReplayBuffer(this.options.limits.reconnectBufferBytes);
     }
     this.handshakeDone = true;
-    this.writeRaw(codec.binary ? HANDSHAKE_OK_BYTES : HANDSHAKE_OK_TEXT);
+    this.writeRaw(handshakeResponse(codec));
     this.events.handshake(this);
-    return true;
   }
 
   private rejectHandshake(reason: string): void {
     this.log.debug({ reason }, 'handshake rejected');
     this.events.error(this, ErrorCode.HANDSHAKE);
-    this.writeRaw(writeRecord(JSON.stringify({ error: reason })));
+    this.writeRaw(handshakeError(reason));
     this.finish(new RtcAgentError(ErrorCode.HANDSHAKE, reason), { sendClose: false });
   }
 
@@ -397,23 +357,12 @@ export class HubClientConnection {
   }
 
   private writeRaw(record: WireRecord): void {
-    if (!this.sink) return;
-    this.outbox.push(record);
-    this.outboxBytes += record.length;
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      // Coalesce everything produced in this turn into one frame: far fewer syscalls under load,
-      // and the client splits records on 0x1E (or by their length prefix) anyway.
-      queueMicrotask(() => this.flush());
-    }
+    if (this.sink) this.outbox.push(record);
   }
 
   private flush(checkLimit = true): void {
-    this.flushScheduled = false;
-    if (this.outbox.length === 0 || !this.sink) return;
-    const frame = joinRecords(this.outbox);
-    this.outbox = [];
-    this.outboxBytes = 0;
+    const frame = this.outbox.take();
+    if (frame === null || !this.sink) return;
     this.lastSentAt = Date.now();
     this.sink.write(frame);
     if (checkLimit) this.checkOutboundLimit();
@@ -421,7 +370,7 @@ export class HubClientConnection {
 
   /** Bytes queued towards this client and not yet handed to the OS. */
   queuedBytes(): number {
-    return this.outboxBytes + (this.sink?.bufferedBytes() ?? 0);
+    return this.outbox.bytes + (this.sink?.bufferedBytes() ?? 0);
   }
 
   /**
@@ -536,11 +485,4 @@ export class HubClientConnection {
     sink?.end();
     this.events.closed(this, error);
   }
-}
-
-/** One transport frame of a connection's records (all text, or all bytes, as its protocol writes). */
-function joinRecords(records: WireRecord[]): WireRecord {
-  if (records.length === 1) return records[0] as WireRecord;
-  if (typeof records[0] === 'string') return (records as string[]).join('');
-  return Buffer.concat(records as Uint8Array[]);
 }

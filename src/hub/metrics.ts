@@ -127,6 +127,31 @@ export interface HubSnapshot {
   queuedSum: number;
 }
 
+/** What connections report for the gauges: how many speak each protocol, lag, and their queues. */
+export interface ConnectionGaugeSource {
+  readonly state: string;
+  readonly protocol: string | null;
+  readonly lagging: boolean;
+  queuedBytes(): number;
+}
+
+/** The open connections' part of {@link HubSnapshot}. */
+export function connectionGauges(connections: Iterable<ConnectionGaugeSource>): Pick<HubSnapshot, 'protocols' | 'lagging' | 'queuedMax' | 'queuedSum'> {
+  const protocols: Record<string, number> = { json: 0, messagepack: 0 };
+  let lagging = 0;
+  let queuedMax = 0;
+  let queuedSum = 0;
+  for (const conn of connections) {
+    if (conn.state !== 'open') continue;
+    if (conn.protocol) protocols[conn.protocol] = (protocols[conn.protocol] ?? 0) + 1;
+    if (conn.lagging) lagging++;
+    const queued = conn.queuedBytes();
+    queuedSum += queued;
+    if (queued > queuedMax) queuedMax = queued;
+  }
+  return { protocols, lagging, queuedMax, queuedSum };
+}
+
 /** What the cluster reports for its gauges (sampled when /metrics is scraped). */
 export interface ClusterGauges {
   /** Hub nodes alive in the cluster, this one included, as of the last heartbeat. */

@@ -1,5 +1,6 @@
 /**
- * The hub's HTTP side: negotiate, the three SignalR transports, CORS, auth, /healthz and /metrics,
+ * The hub's HTTP side: routing, negotiate (its body in negotiate.ts), the WebSocket upgrade (the
+ * other transports' requests are transports/http-requests.ts), CORS, auth, /healthz and /metrics,
  * and graceful shutdown. Status codes follow ASP.NET Core's HttpConnectionDispatcher.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -13,8 +14,9 @@ import { HubCluster, type ClusterStatus } from './cluster/cluster.js';
 import { HubClientConnection, type ConnectionEvents } from './connection.js';
 import { CorsPolicy } from './cors.js';
 import { InvocationDispatcher } from './dispatcher.js';
-import { readBody, sendJson, sendText, statusText } from './http-util.js';
-import { HubMetrics, type HubSnapshot } from './metrics.js';
+import { sendJson, sendText, statusText } from './http-util.js';
+import { HubMetrics, connectionGauges, type HubSnapshot } from './metrics.js';
+import { negotiateBody, parseNegotiate } from './negotiate.js';
 import { resolveHubOptions, type HubOptions, type ResolvedHubOptions, type TransportName } from './options.js';
 import { InProcessRoomRegistry, type RoomRegistry } from './room-registry.js';
 import { RoomMethods } from './room-methods.js';
@@ -23,8 +25,7 @@ import { SocketGuard, httpServerOptions } from './socket-guard.js';
 import { TokenExpiry } from './token-expiry.js';
 import { WebAssets } from './web-page.js';
 import { JSONRPC_PATH, JSONRPC_TRANSPORT, RpcEndpoint } from './jsonrpc/index.js';
-import { LongPollingSink } from './transports/long-polling.js';
-import { ServerSentEventsSink } from './transports/server-sent-events.js';
+import { pollSinkOf, serveTransportRequest } from './transports/http-requests.js';
 import { WebSocketSink } from './transports/websocket.js';
 
 /** How long a closed long-polling connection still answers polls with 204 instead of 404. */
@@ -185,20 +186,7 @@ class HubServer implements Hub {
 
   /** The snapshot plus what only /metrics reports: protocols, slow members, outbound queues. */
   private gauges(): HubSnapshot {
-    const protocols: Record<string, number> = { json: 0, messagepack: 0 };
-    let lagging = 0;
-    let queuedMax = 0;
-    let queuedSum = 0;
-    for (const conn of this.connections.values()) {
-      if (conn.state !== 'open') continue;
-      const protocol = conn.protocol;
-      if (protocol) protocols[protocol] = (protocols[protocol] ?? 0) + 1;
-      if (conn.lagging) lagging++;
-      const queued = conn.queuedBytes();
-      queuedSum += queued;
-      if (queued > queuedMax) queuedMax = queued;
-    }
-    return { ...this.snapshot(), protocols, lagging, queuedMax, queuedSum };
+    return { ...this.snapshot(), ...connectionGauges(this.connections.values()) };
   }
 
   // ------------------------------------------------------------------ HTTP
@@ -276,29 +264,17 @@ class HubServer implements Hub {
       this.refuseAuth(res, err);
       return;
     }
-    const requested = Number.parseInt(url.searchParams.get('negotiateVersion') ?? '0', 10);
-    const version = Number.isFinite(requested) && requested >= 1 ? 1 : 0;
-    const stateful = url.searchParams.get('useStatefulReconnect') === 'true';
+    const request = parseNegotiate(url);
+    const stateful = request.stateful;
     const conn = this.createConnection(user, stateful);
     // Version 0 has no connectionToken: the client then puts the connectionId in `?id=`.
-    const key = version >= 1 ? conn.token : conn.connectionId;
+    const key = request.version >= 1 ? conn.token : conn.connectionId;
     this.register(key, conn);
     // In a cluster, the WebSocket may arrive at another hub (no sticky sessions needed for it).
     if (this.clusterNode && (await this.clusterNode.negotiations.share(key, { connectionId: conn.connectionId, userId: user?.userId ?? null, stateful }))) {
       this.shared.add(conn);
     }
-    const body: Record<string, unknown> = {
-      negotiateVersion: version,
-      connectionId: conn.connectionId,
-      availableTransports: this.options.transports.map((transport) => ({
-        transport,
-        transferFormats: transport === 'ServerSentEvents' ? ['Text'] : ['Text', 'Binary'],
-      })),
-    };
-    if (version >= 1) body.connectionToken = conn.token;
-    // Only when asked: the client rejects a server that offers it unasked.
-    if (stateful) body.useStatefulReconnect = true;
-    sendJson(res, 200, body);
+    sendJson(res, 200, negotiateBody(request, conn, this.options.transports));
   }
 
   private createConnection(user: AuthUser | null, stateful: boolean, ids?: { connectionId: string; token: string }): HubClientConnection {
@@ -395,7 +371,7 @@ class HubServer implements Hub {
         // This user's token ran out before the ticker noticed: close the connection now, and let a
         // poll take the Close message, so long polling sees what the other transports see.
         this.expiry.expire(conn);
-        const sink = req.method === 'GET' ? this.pollSink(conn) : undefined;
+        const sink = req.method === 'GET' ? pollSinkOf(conn) : undefined;
         if (sink) {
           sink.handlePoll(req, res);
           return;
@@ -404,76 +380,7 @@ class HubServer implements Hub {
       this.refuseAuth(res, auth);
       return;
     }
-    const now = Date.now();
-    if (req.method === 'GET') {
-      const wantsSse = (req.headers.accept ?? '').includes('text/event-stream');
-      const name: TransportName = wantsSse ? 'ServerSentEvents' : 'LongPolling';
-      if (!this.transportEnabled(name)) {
-        sendText(res, 404, `${name} is disabled`);
-        return;
-      }
-      if (conn.state === 'closed') {
-        // A long-polling client still gets what was queued (e.g. our Close message), then 204.
-        const sink = this.pollSink(conn);
-        if (sink) sink.handlePoll(req, res);
-        else sendText(res, 404, 'No Connection with that ID');
-        return;
-      }
-      if (conn.transportName === null) {
-        if (name === 'ServerSentEvents') {
-          conn.attach(new ServerSentEventsSink(res, conn), now);
-        } else {
-          const sink = new LongPollingSink(conn, this.options.longPollTimeoutMs, this.options.disconnectTimeoutMs, now);
-          conn.attach(sink, now);
-          sink.firstPoll(res);
-        }
-        return;
-      }
-      if (conn.transportName !== name) {
-        sendText(res, 400, 'Cannot change transports mid-connection');
-        return;
-      }
-      if (name === 'ServerSentEvents') {
-        sendText(res, 409, 'An SSE stream is already open for this connection');
-        return;
-      }
-      this.pollSink(conn)?.handlePoll(req, res);
-      return;
-    }
-    if (req.method === 'POST') {
-      if (conn.transportName === 'WebSockets') {
-        sendText(res, 405, 'POST requests are not allowed for WebSocket connections', { Allow: 'GET' });
-        return;
-      }
-      if (conn.transportName === null) {
-        sendText(res, 400, 'Connect before sending');
-        return;
-      }
-      const body = await readBody(req, this.options.limits.maxFrameBytes);
-      if (body === null) {
-        this.metrics.errors.inc({ code: ErrorCode.MESSAGE_TOO_LARGE });
-        sendText(res, 413, `${ErrorCode.MESSAGE_TOO_LARGE}: request body exceeds ${this.options.limits.maxFrameBytes} bytes`);
-        return;
-      }
-      if (conn.state === 'closed') {
-        sendText(res, 404, 'No Connection with that ID');
-        return;
-      }
-      // Reply after processing, so a client that outpaces the hub is slowed by its own sends.
-      await conn.receive(body, Date.now());
-      sendText(res, 200, '');
-      return;
-    }
-    if (req.method === 'DELETE') {
-      conn.close();
-      sendText(res, 202, '');
-      return;
-    }
-    sendText(res, 405, 'method not allowed', { Allow: 'GET, POST, DELETE' });
-  }
-
-  private pollSink(conn: HubClientConnection): LongPollingSink | undefined {
-    return conn.lastSink instanceof LongPollingSink ? conn.lastSink : undefined;
+    await serveTransportRequest(conn, req, res, { options: this.options, metrics: this.metrics });
   }
 
   // ------------------------------------------------------------ WebSockets
