@@ -62,8 +62,8 @@ describe('signals in the shapes other stacks send', () => {
     // Bounded: the oldest pair is forgotten first.
     const small = new SessionStamper('b', 2);
     for (const peer of ['x', 'y', 'z']) small.observe('r', peer, { type: 'candidate', candidate: 'c', mid: '0', sessionId: `id-${peer}` });
-    expect(small.fill('r', 'x', { type: 'candidate', candidate: 'c', mid: '0' }).sessionId).toBe('b1');
-    expect(small.fill('r', 'z', { type: 'candidate', candidate: 'c', mid: '0' }).sessionId).toBe('id-z');
+    expect(small.fill('r', 'x', { type: 'candidate', candidate: 'c', mid: '0' })).toMatchObject({ sessionId: 'b1' });
+    expect(small.fill('r', 'z', { type: 'candidate', candidate: 'c', mid: '0' })).toMatchObject({ sessionId: 'id-z' });
   });
 });
 
