@@ -19,6 +19,7 @@ public sealed class RoomHub(RoomRegistry registry, RoomHubLimits limits, ILogger
     {
         RoomContract.ValidateRoomName(room);
         var h = RoomContract.ValidateHello(Wire.In(hello));
+        Wire.NoteJoin(Context.ConnectionId, hello);
         var user = HubUser.From(Context.User);
         if (user is not null && !user.MayJoin(room))
             throw RtcErrors.Error(RtcErrors.Forbidden, $"not allowed to join room '{room}'");
@@ -81,8 +82,8 @@ public sealed class RoomHub(RoomRegistry registry, RoomHubLimits limits, ILogger
     public async Task Relay(string room, string? to, object? payload)
     {
         var from = SenderIn(room);
-        var wire = Wire.RelayPayload(payload);
         IReadOnlyList<string> targets = to is null ? registry.ConnectionsIn(room, from) : [RecipientIn(room, to, from)];
+        var wire = Wire.RelayPayload(payload, targets);
         await Clients.Clients(targets).SendAsync("Relayed", room, from, wire);
     }
 
@@ -90,6 +91,7 @@ public sealed class RoomHub(RoomRegistry registry, RoomHubLimits limits, ILogger
     {
         // Memberships that moved to a newer connection (same peer id) are not bound to this one any more.
         foreach (var departure in registry.Disconnected(Context.ConnectionId)) await Announce(departure, "disconnected");
+        Wire.Forget(Context.ConnectionId);
         await base.OnDisconnectedAsync(exception);
     }
 

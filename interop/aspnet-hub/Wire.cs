@@ -5,6 +5,7 @@
 // What the hub sends goes out as a plain tree (dictionaries, lists, primitives) with the JSON
 // protocol's camelCase names, which both protocols serialise the same way. Relay payloads are
 // bytes: base64 text for JSON clients, bin for MessagePack ones.
+using System.Collections.Concurrent;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -52,13 +53,30 @@ public static class Wire
     };
 
     /// <summary>
-    /// A Relay payload as it goes on: bytes (MessagePack bin, or JSON base64 text decoded) so each
-    /// recipient gets its protocol's form; a JSON string that is not base64 goes on as the string.
+    /// Connections known to speak MessagePack. A hub method cannot ask which protocol its caller
+    /// speaks, but the arguments show it: Join's hello arrives as a JsonElement over JSON and as a
+    /// MessagePack map otherwise (a client that joins with no hello at all counts as JSON).
     /// </summary>
-    public static object RelayPayload(object? payload) => payload switch
+    private static readonly ConcurrentDictionary<string, bool> Binary = new();
+
+    public static void NoteJoin(string connectionId, object? hello)
+    {
+        if (hello is not null and not JsonElement) Binary[connectionId] = true;
+    }
+
+    public static void Forget(string connectionId) => Binary.TryRemove(connectionId, out _);
+
+    /// <summary>
+    /// A Relay payload as it goes on. Bytes (MessagePack bin) stay bytes: ASP.NET Core writes a
+    /// byte[] as base64 for JSON recipients. Base64 text from a JSON client is decoded only when a
+    /// MessagePack client is among the recipients, so a JSON room pays for no conversion; text
+    /// that is not base64 goes on as the string.
+    /// </summary>
+    public static object RelayPayload(object? payload, IEnumerable<string> recipients) => payload switch
     {
         byte[] bytes => bytes,
-        JsonElement { ValueKind: JsonValueKind.String } s => s.TryGetBytesFromBase64(out var decoded) ? decoded : s.GetString()!,
+        JsonElement { ValueKind: JsonValueKind.String } s =>
+            recipients.Any(Binary.ContainsKey) && s.TryGetBytesFromBase64(out var decoded) ? decoded : s.GetString()!,
         string s => s,
         _ => throw RtcErrors.Error(RtcErrors.BadRequest, $"Relay's payload must be a base64 string (JSON) or binary (MessagePack), got {Describe(payload)}"),
     };
