@@ -142,6 +142,26 @@ function describeJoseError(err: unknown, maxAge: boolean): string {
 }
 
 /** The bearer token from `Authorization: Bearer …` or, for browsers and SSE, the `access_token` query. */
+/** The user a request's token names; null when the hub has no auth. Throws UNAUTHORIZED without a valid token. */
+export async function authenticateRequest(verifier: TokenVerifier | null, req: IncomingMessage, url: URL): Promise<AuthUser | null> {
+  if (!verifier) return null;
+  const token = extractToken(req, url);
+  if (token === undefined) throw new RtcAgentError(ErrorCode.UNAUTHORIZED, 'a bearer token is required');
+  return verifier.verify(token);
+}
+
+/** With auth on, every request of a connection must carry a valid token of the connection's user. */
+export async function checkSameUser(verifier: TokenVerifier | null, req: IncomingMessage, url: URL, owner: AuthUser | null): Promise<true | RtcAgentError> {
+  if (!verifier) return true;
+  try {
+    const user = await authenticateRequest(verifier, req, url);
+    if (user?.userId !== owner?.userId) return new RtcAgentError(ErrorCode.FORBIDDEN, 'token belongs to another user');
+    return true;
+  } catch (err) {
+    return err as RtcAgentError;
+  }
+}
+
 export function extractToken(req: IncomingMessage, url: URL): string | undefined {
   const header = req.headers.authorization;
   if (typeof header === 'string') {

@@ -9,7 +9,7 @@ import { Registry } from 'prom-client';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ErrorCode, RtcAgentError } from '../errors.js';
 import { silentLogger, type Logger } from '../log/logger.js';
-import { TokenVerifier, extractToken, isExpiredTokenError, type AuthUser } from './auth.js';
+import { TokenVerifier, authenticateRequest, checkSameUser, isExpiredTokenError, type AuthUser } from './auth.js';
 import { HubCluster, type ClusterStatus } from './cluster/cluster.js';
 import { HubClientConnection, type ConnectionEvents } from './connection.js';
 import { CorsPolicy } from './cors.js';
@@ -243,13 +243,6 @@ class HubServer implements Hub {
     await this.onHubRequest(req, res, url);
   }
 
-  private async authenticate(req: IncomingMessage, url: URL): Promise<AuthUser | null> {
-    if (!this.verifier) return null;
-    const token = extractToken(req, url);
-    if (token === undefined) throw new RtcAgentError(ErrorCode.UNAUTHORIZED, 'a bearer token is required');
-    return this.verifier.verify(token);
-  }
-
   private refuseAuth(res: ServerResponse, err: unknown): void {
     const error = err instanceof RtcAgentError ? err : new RtcAgentError(ErrorCode.UNAUTHORIZED, 'token is invalid');
     this.metrics.errors.inc({ code: error.code });
@@ -259,7 +252,7 @@ class HubServer implements Hub {
   private async negotiate(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     let user: AuthUser | null;
     try {
-      user = await this.authenticate(req, url);
+      user = await authenticateRequest(this.verifier, req, url);
     } catch (err) {
       this.refuseAuth(res, err);
       return;
@@ -346,18 +339,6 @@ class HubServer implements Hub {
     return conn;
   }
 
-  /** With auth on, every request of a connection must carry a valid token of the same user. */
-  private async checkSameUser(req: IncomingMessage, url: URL, conn: HubClientConnection): Promise<true | RtcAgentError> {
-    if (!this.verifier) return true;
-    try {
-      const user = await this.authenticate(req, url);
-      if (user?.userId !== conn.user?.userId) return new RtcAgentError(ErrorCode.FORBIDDEN, 'token belongs to another user');
-      return true;
-    } catch (err) {
-      return err as RtcAgentError;
-    }
-  }
-
   private transportEnabled(name: TransportName): boolean {
     return this.options.transports.includes(name);
   }
@@ -365,7 +346,7 @@ class HubServer implements Hub {
   private async onHubRequest(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const conn = await this.lookup(req, url, res);
     if (!conn) return;
-    const auth = await this.checkSameUser(req, url, conn);
+    const auth = await checkSameUser(this.verifier, req, url, conn.user);
     if (auth !== true) {
       if (isExpiredTokenError(auth) && auth.details?.userId === conn.user?.userId) {
         // This user's token ran out before the ticker noticed: close the connection now, and let a
@@ -403,7 +384,7 @@ class HubServer implements Hub {
       // skipNegotiation: the client connects straight to the hub URL; make the connection here.
       let user: AuthUser | null;
       try {
-        user = await this.authenticate(req, url);
+        user = await authenticateRequest(this.verifier, req, url);
       } catch (err) {
         const e = err instanceof RtcAgentError ? err : new RtcAgentError(ErrorCode.UNAUTHORIZED, 'token is invalid');
         this.metrics.errors.inc({ code: e.code });
@@ -422,7 +403,7 @@ class HubServer implements Hub {
         conn = claimed;
       }
       if (!conn || conn.state === 'closed') return reject(404, 'No Connection with that ID');
-      const auth = await this.checkSameUser(req, url, conn);
+      const auth = await checkSameUser(this.verifier, req, url, conn.user);
       if (auth !== true) {
         this.metrics.errors.inc({ code: auth.code });
         return reject(auth.code === ErrorCode.FORBIDDEN ? 403 : 401, auth.toWire());
@@ -462,7 +443,7 @@ class HubServer implements Hub {
     }
     let user: AuthUser | null;
     try {
-      user = await this.authenticate(req, url);
+      user = await authenticateRequest(this.verifier, req, url);
     } catch (err) {
       return err instanceof RtcAgentError ? err : new RtcAgentError(ErrorCode.UNAUTHORIZED, 'token is invalid');
     }
