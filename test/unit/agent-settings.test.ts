@@ -213,7 +213,7 @@ describe('validation errors name the setting and the source', () => {
 
   const bad: [string, unknown, RegExp][] = [
     ['hubUrl', 'not a url', /must be an http:\/\/ or https:\/\/ URL/],
-    ['hubUrl', 'ws://h/hub', /use http:\/\/ instead/],
+    ['hubUrl', 'webrtc://h/room', /room URI names a room too/],
     ['hubUrl', 'ftp://h/hub', /http:\/\/ or https:\/\//],
     ['name', '', /must not be empty/],
     ['name', 'x'.repeat(65), /at most 64 characters/],
@@ -337,7 +337,7 @@ describe('secrets are never echoed', () => {
     const err = configError(() => resolve({ options: { turnUrl: `turn:user:${SECRET}@host:99999` } }));
     expect(err.message).toContain('turn:***@host:99999');
     expect(err.message).not.toContain(SECRET);
-    const err2 = configError(() => resolve({ options: { hubUrl: `ws://h/hub?access_token=${SECRET}` } }));
+    const err2 = configError(() => resolve({ options: { hubUrl: `ftp://h/hub?access_token=${SECRET}` } }));
     expect(err2.message).not.toContain(SECRET);
   });
 
