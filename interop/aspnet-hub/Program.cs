@@ -17,14 +17,15 @@ var limits = builder.Configuration.GetSection("RoomHub").Get<RoomHubLimits>() ??
 builder.Services.AddSingleton(limits);
 builder.Services.AddSingleton<RoomRegistry>();
 builder.Services.AddSingleton<RateLimitFilter>();
-builder.Services.AddSignalR(o =>
+var signalR = builder.Services.AddSignalR(o =>
 {
     // A larger message closes the connection (ASP.NET Core's behaviour); clients chunk below it.
     o.MaximumReceiveMessageSize = limits.MaxMessageBytes;
     o.AddFilter<RateLimitFilter>();
-})
-    // Each client picks JSON or MessagePack in its handshake; Wire.cs keeps the contract the same in both.
-    .AddMessagePackProtocol();
+});
+// Each client picks JSON or MessagePack in its handshake; Wire.cs keeps the contract the same in both.
+// `--JsonOnly true` leaves MessagePack out, as most ASP.NET Core hubs have it (the agents' fallback).
+if (!builder.Configuration.GetValue<bool>("JsonOnly")) signalR.AddMessagePackProtocol();
 
 var app = builder.Build();
 // Stateful reconnect: the agent's client asks for it (withStatefulReconnect) to survive short drops.

@@ -13,13 +13,16 @@ import { fromBase64, toBase64 } from '../engine/bytes.js';
 import { Emitter } from '../engine/emitter.js';
 import type { EngineLogger } from '../engine/log.js';
 import type { RoomInbound, RoomSignaling, Signaling, SignalingEvents, SignalingState } from '../engine/signaling.js';
-import { ErrorCode, RtcAgentError, parseErrorCode } from '../errors.js';
+import { ErrorCode, RtcAgentError } from '../errors.js';
 import { ClientMethod, HubMethod, type JoinHello, type JoinResult, type MembersResult, type Participant, type SignalPayload } from '../protocol/room-contract.js';
+import { classifyHubError, refusesMessagePack } from './hub-errors.js';
 import { hubForAttempt, noHubAccepted, reconnectDelayMs, type HubFailure } from './hub-failover.js';
 
 export type { SignalingState } from '../engine/signaling.js';
 
 export { MAX_RECONNECT_DELAY_MS } from './hub-failover.js';
+export { FETCH_BLOCKED_PORTS, classifyHubError, fetchBlockedReason, hubUrlPort } from './hub-errors.js';
+
 /**
  * How long one hub may take to accept a connection (negotiate + transport + handshake) before the
  * next one is tried, or connect() gives up on the last one.
@@ -103,65 +106,6 @@ class PinoSignalRLogger implements signalR.ILogger {
   }
 }
 
-/**
- * Ports fetch() refuses to connect to, in Node and in browsers alike (the Fetch standard's "bad
- * ports", https://fetch.spec.whatwg.org/#port-blocking): a hub there is unreachable for the SignalR
- * client whatever runs on it, and the client says only "fetch failed".
- */
-export const FETCH_BLOCKED_PORTS: ReadonlySet<number> = new Set([
-  1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102, 103, 104, 109, 110, 111, 113, 115, 117, 119,
-  123, 135, 137, 139, 143, 161, 179, 389, 427, 465, 512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636, 989, 990,
-  993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
-]);
-
-/** The port a hub URL connects to (its default for the scheme when none is written), or undefined for a bad URL. */
-export function hubUrlPort(hubUrl: string): number | undefined {
-  try {
-    const u = new URL(hubUrl);
-    return u.port !== '' ? Number(u.port) : u.protocol === 'https:' ? 443 : 80;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Why fetch() will never reach this hub URL (a blocked port), with the fix; undefined when it may. */
-export function fetchBlockedReason(hubUrl: string): string | undefined {
-  const port = hubUrlPort(hubUrl);
-  if (port === undefined || !FETCH_BLOCKED_PORTS.has(port)) return undefined;
-  return `port ${port} is one that fetch() (Node's and browsers') refuses to connect to, so no SignalR client can reach a hub there; run the hub on another port, e.g. rtc-agent hub --port 8080`;
-}
-
-/** "did you mean …/hub?" for a 404 from a URL that is not the hub's usual path. */
-function notFoundHint(hubUrl: string): string {
-  try {
-    const u = new URL(hubUrl);
-    if (u.pathname.replace(/\/+$/, '') === '/hub') return 'is an rtc-agent or SignalR hub running there, on this path?';
-    return `did you mean ${u.origin}/hub?`;
-  } catch {
-    return 'is the path right?';
-  }
-}
-
-/** Maps what the SignalR client throws to a stable code, with a message that says what to do. */
-export function classifyHubError(err: unknown, hubUrl: string): RtcAgentError {
-  if (err instanceof RtcAgentError) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  const code = parseErrorCode(message);
-  if (code) return new RtcAgentError(code, message.slice(message.indexOf(code) + code.length + 2) || message, { cause: err });
-  if (/\b401\b|Unauthorized/i.test(message)) {
-    return new RtcAgentError(ErrorCode.UNAUTHORIZED, `hub ${hubUrl} refused the token (401)`, { cause: err });
-  }
-  if (/\b403\b|Forbidden/i.test(message)) {
-    return new RtcAgentError(ErrorCode.FORBIDDEN, `hub ${hubUrl} refused the connection (403)`, { cause: err });
-  }
-  if (/Status code '404'/.test(message)) {
-    return new RtcAgentError(ErrorCode.HUB_UNREACHABLE, `no hub at ${hubUrl} (HTTP 404): ${notFoundHint(hubUrl)}`, { cause: err, details: { status: 404 } });
-  }
-  const blocked = /fetch failed/.test(message) ? fetchBlockedReason(hubUrl) : undefined;
-  if (blocked) return new RtcAgentError(ErrorCode.HUB_UNREACHABLE, `cannot reach hub ${hubUrl}: ${blocked}`, { cause: err, details: { blockedPort: true } });
-  return new RtcAgentError(ErrorCode.HUB_UNREACHABLE, `cannot reach hub ${hubUrl}: ${message}`, { cause: err });
-}
-
 /** One HubConnection to one hub of the list; every reconnect attempt makes a new one. */
 interface Link {
   readonly conn: signalR.HubConnection;
@@ -186,8 +130,11 @@ export class HubClient extends Emitter<HubClientEvents> implements Signaling {
   private closedEmitted = false;
   /** Aborted by close(): ends a reconnect's pause or connection attempt. */
   private readonly closeSignal = new AbortController();
-  /** MessagePack: relay payloads go as bytes; JSON: as base64 text. */
-  private readonly binary: boolean;
+  /**
+   * MessagePack: relay payloads go as bytes; JSON: as base64 text. Turned off for good when a hub
+   * refuses MessagePack in its handshake (an ASP.NET Core hub without AddMessagePackProtocol).
+   */
+  private binary: boolean;
 
   constructor(private readonly options: HubClientOptions) {
     super();
@@ -302,14 +249,15 @@ export class HubClient extends Emitter<HubClientEvents> implements Signaling {
       for (let attempt = 0; attempt < max; attempt++) {
         const index = hubForAttempt(attempt, lost.index, this.urls.length);
         await delay(reconnectDelayMs(attempt, this.urls.length, this.options.reconnectIntervalMs), this.closeSignal.signal);
-        const link = this.open(index);
-        this.log.debug({ hub: link.url, attempt: attempt + 1, of: max }, 'reconnecting to hub');
+        const url = this.urls[index]!;
+        this.log.debug({ hub: url, attempt: attempt + 1, of: max }, 'reconnecting to hub');
+        let link: Link;
         try {
-          await this.start(link, AbortSignal.any([this.closeSignal.signal, AbortSignal.timeout(DEFAULT_CONNECT_TIMEOUT_MS)]));
+          link = await this.startLink(index, AbortSignal.any([this.closeSignal.signal, AbortSignal.timeout(DEFAULT_CONNECT_TIMEOUT_MS)]));
         } catch (err) {
           if (this.closing) return;
-          lastFailure = classifyHubError(err, link.url);
-          this.log.info({ hub: link.url, attempt: attempt + 1, of: max, code: lastFailure.code, reason: lastFailure.message }, 'hub reconnect attempt failed');
+          lastFailure = classifyHubError(err, url);
+          this.log.info({ hub: url, attempt: attempt + 1, of: max, code: lastFailure.code, reason: lastFailure.message }, 'hub reconnect attempt failed');
           continue;
         }
         this.adopt(link, lost.url);
@@ -335,6 +283,26 @@ export class HubClient extends Emitter<HubClientEvents> implements Signaling {
     this.setState('connected');
     if (link.url !== from) this.emit('moved', link.url, from);
     void this.rejoinAll();
+  }
+
+  /**
+   * A started connection to hub `index`. A hub that refuses MessagePack in its handshake (ASP.NET
+   * Core without AddMessagePackProtocol says "The protocol 'messagepack' is not supported.") is
+   * asked again at once over JSON, and this client stays on JSON.
+   */
+  private async startLink(index: number, signal: AbortSignal): Promise<Link> {
+    const link = this.open(index);
+    try {
+      await this.start(link, signal);
+      return link;
+    } catch (err) {
+      if (!this.binary || !refusesMessagePack(err)) throw err;
+      this.binary = false;
+      this.log.warn({ hub: link.url }, "the hub does not speak SignalR's MessagePack protocol; using JSON (relay payloads as base64; hubProtocol: 'json' skips this try)");
+      const json = this.open(index);
+      await this.start(json, signal);
+      return json;
+    }
   }
 
   /** Starts a link's connection, or fails (and stops it) when `signal` aborts first. */
@@ -370,17 +338,17 @@ export class HubClient extends Emitter<HubClientEvents> implements Signaling {
     for (let index = 0; index < this.urls.length; index++) {
       const last = index === this.urls.length - 1;
       const own = AbortSignal.timeout(DEFAULT_CONNECT_TIMEOUT_MS);
-      const link = this.open(index);
+      const url = this.urls[index]!;
       try {
-        await this.start(link, last ? (signal ?? own) : signal ? AbortSignal.any([signal, own]) : own);
+        const link = await this.startLink(index, last ? (signal ?? own) : signal ? AbortSignal.any([signal, own]) : own);
         if (this.closing) throw new RtcAgentError(ErrorCode.CLOSED, 'hub client closed while connecting');
         this.link = link;
         this.setState('connected');
         return;
       } catch (err) {
-        const error = classifyHubError(err, link.url);
-        failures.push({ url: link.url, error });
-        if (!last) this.log.info({ hub: link.url, code: error.code, reason: error.message }, 'hub did not accept the connection; trying the next');
+        const error = classifyHubError(err, url);
+        failures.push({ url, error });
+        if (!last) this.log.info({ hub: url, code: error.code, reason: error.message }, 'hub did not accept the connection; trying the next');
         if (signal?.aborted || this.closing) break;
       }
     }

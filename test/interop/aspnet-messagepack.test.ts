@@ -3,7 +3,7 @@
  * with AddMessagePackProtocol: the official client with MessagePackHubProtocol uses the room
  * contract there (relay payloads as bytes), JSON clients share its rooms, and rtc-agent agents —
  * MessagePack by default — relay and set up P2P through it, with binary frames and no base64 on
- * the wire. Built once and cached (interop/support/aspnet-hub.ts); skipped, with the reason
+ * the wire; a hub without it (`--JsonOnly true`) gets agents over JSON. Built once and cached (interop/support/aspnet-hub.ts); skipped, with the reason
  * printed, when `dotnet` is not on PATH.
  */
 import { spawn } from 'node:child_process';
@@ -23,8 +23,8 @@ const skipReason = 'missing' in dotnet ? dotnet.missing : undefined;
 if (skipReason !== undefined) console.warn(`aspnet-hub MessagePack interop tests skipped: ${skipReason}; install the .NET 10 SDK to run them`);
 
 /** Starts the built hub on 127.0.0.1 port 0 (its first stdout line is the URL); stop() ends it. */
-async function startAspNetHub(): Promise<{ url: string; stop(): Promise<void> }> {
-  const child = spawn('dotnet', aspNetHubArgs(), { cwd: ASPNET_DIR, env: DOTNET_ENV, stdio: ['pipe', 'pipe', 'pipe'] });
+async function startAspNetHub(extra: string[] = []): Promise<{ url: string; stop(): Promise<void> }> {
+  const child = spawn('dotnet', aspNetHubArgs(extra), { cwd: ASPNET_DIR, env: DOTNET_ENV, stdio: ['pipe', 'pipe', 'pipe'] });
   let err = '';
   child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -142,5 +142,23 @@ describe.skipIf(skipReason !== undefined)('ASP.NET Core hub over MessagePack', (
     const atB = inbox(b);
     await ra.send('over P2P', { to: rb.selfId });
     expect((await atB.waitFor(1))[0]).toMatchObject({ text: 'over P2P', path: 'p2p', from: ra.selfId });
+  });
+
+  it('agents (MessagePack by default) fall back to JSON on a hub without the MessagePack protocol, and relay', async () => {
+    const jsonOnly = await startAspNetHub(['--JsonOnly', 'true']);
+    onTestFinished(() => jsonOnly.stop());
+    // The hub really lacks it: the official MessagePack client is refused in the handshake.
+    await expect(connectProtocolClient(jsonOnly.url, 'messagepack')).rejects.toThrow(/protocol 'messagepack' is not supported/);
+    const a = await useAgent(jsonOnly.url, { tryNative: false, name: 'fallback-a' });
+    const b = await useAgent(jsonOnly.url, { tryNative: false, name: 'fallback-b' });
+    const ra = await a.join('aspnet-json-only');
+    const rb = await b.join('aspnet-json-only');
+    await waitUntil(() => ra.peers().length === 1 && rb.peers().length === 1, { what: 'both agents to see each other' });
+    const atB = inbox(b);
+    const payload = randomBytes(20 * 1024);
+    await ra.send(payload, { to: rb.selfId });
+    const [got] = await atB.waitFor(1);
+    expect(got).toMatchObject({ kind: 'binary', path: 'relay', from: ra.selfId });
+    expect(Buffer.from(got!.data as Uint8Array).equals(payload)).toBe(true);
   });
 });
