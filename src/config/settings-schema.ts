@@ -159,7 +159,7 @@ export const SPECS: SpecTable = {
   hubProtocol: {
     kind: enumKind(['messagepack', 'json'] as const),
     default: 'messagepack',
-    description: "SignalR hub protocol: `messagepack` relays bytes as bytes (ASP.NET Core hubs need its MessagePack protocol added), `json` as base64 text.",
+    description: "SignalR hub protocol: `messagepack` relays bytes as bytes (a hub without it, e.g. ASP.NET Core without AddMessagePackProtocol, gets JSON: the agent falls back), `json` as base64 text.",
   },
   name: { kind: displayName, default: defaultAgentName, defaultText: 'OS user name, else `agent`', description: 'Display name shown to other peers.' },
   accessToken: { kind: bearerToken, secret: true, description: 'JWT sent to the hub (`access_token`).' },
