@@ -26,7 +26,7 @@ import { TokenExpiry } from './token-expiry.js';
 import { WebAssets } from './web-page.js';
 import { JSONRPC_PATH, JSONRPC_TRANSPORT, RpcEndpoint } from './jsonrpc/index.js';
 import { pollSinkOf, serveTransportRequest } from './transports/http-requests.js';
-import { WebSocketSink } from './transports/websocket.js';
+import { WebSocketSink, whenClientsClosed } from './transports/websocket.js';
 
 /** How long a closed long-polling connection still answers polls with 204 instead of 404. */
 const CLOSED_POLL_GRACE_MS = 5_000;
@@ -480,17 +480,7 @@ class HubServer implements Hub {
     const jsonRpcClosed = this.jsonRpc.close();
     // WebSocket clients answer our Close message by closing; SSE and polls end at once. Wait for
     // the WebSockets (bounded), then cut whatever keep-alive sockets are left.
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, DEFAULT_SHUTDOWN_GRACE_MS);
-      const check = (): void => {
-        if (this.wss.clients.size === 0) {
-          clearTimeout(timer);
-          resolve();
-        }
-      };
-      for (const ws of this.wss.clients) ws.once('close', () => setImmediate(check));
-      check();
-    });
+    await whenClientsClosed(this.wss, DEFAULT_SHUTDOWN_GRACE_MS);
     this.server.closeAllConnections();
     this.guard.destroyAll();
     this.wss.close();

@@ -1,4 +1,4 @@
-import type { WebSocket } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
 import type { HubClientConnection, TransportSink } from '../connection.js';
 import type { WireRecord } from '../wire-codec.js';
 
@@ -55,4 +55,19 @@ export class WebSocketSink implements TransportSink {
     // 1000 after our Close message: the client then stops without "closed with status code" noise.
     this.ws.close(1000);
   }
+}
+
+/** Resolves once every client of `wss` has closed, or after `boundMs` whatever is still open. */
+export function whenClientsClosed(wss: WebSocketServer, boundMs: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, boundMs);
+    const check = (): void => {
+      if (wss.clients.size === 0) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    for (const ws of wss.clients) ws.once('close', () => setImmediate(check));
+    check();
+  });
 }
