@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
+import { MessagePackHubProtocol } from '@microsoft/signalr-protocol-msgpack';
 import WebSocket from 'ws';
 import { loadSettings, type AgentSettings, type AgentSettingsInput } from '../config/agent-settings.js';
 import { applyRoomUri, isRoomUri, roomOfUri } from '../config/room-uri.js';
@@ -125,6 +126,7 @@ export class Agent extends AgentCore {
       maxReconnectAttempts: settings.maxReconnectAttempts,
       reconnectIntervalMs: settings.reconnectIntervalMs,
       hubProtocol: settings.hubProtocol,
+      messagePack: () => new MessagePackHubProtocol(),
       log: log.child({ component: 'signaling' }),
     };
     if (typeof accessToken === 'function') hubOptions.accessTokenFactory = accessToken;

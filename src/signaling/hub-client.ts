@@ -8,7 +8,6 @@
  * SignalR's MessagePack hub protocol they travel as bytes, over the JSON protocol as base64.
  */
 import * as signalR from '@microsoft/signalr';
-import { MessagePackHubProtocol } from '@microsoft/signalr-protocol-msgpack';
 import { fromBase64, toBase64 } from '../engine/bytes.js';
 import { Emitter } from '../engine/emitter.js';
 import type { EngineLogger } from '../engine/log.js';
@@ -79,6 +78,12 @@ export interface HubClientOptions {
    * unless it asks; the Node agent's `hubProtocol` setting defaults to `messagepack`).
    */
   hubProtocol?: HubProtocolChoice;
+  /**
+   * Makes the MessagePack protocol object (`() => new MessagePackHubProtocol()` from
+   * @microsoft/signalr-protocol-msgpack), needed with `hubProtocol: 'messagepack'`. Injected so a
+   * browser bundle that keeps JSON does not carry the MessagePack library.
+   */
+  messagePack?: () => signalR.IHubProtocol;
   log: EngineLogger;
 }
 
@@ -146,6 +151,9 @@ export class HubClient extends Emitter<HubClientEvents> implements Signaling {
       throw new RtcAgentError(ErrorCode.CONFIG, `hubProtocol must be 'messagepack' or 'json', got '${String(protocol)}'`, { details: { setting: 'hubProtocol' } });
     }
     this.binary = protocol === 'messagepack';
+    if (this.binary && !options.messagePack) {
+      throw new RtcAgentError(ErrorCode.CONFIG, "hubProtocol 'messagepack' needs the messagePack protocol factory", { details: { setting: 'hubProtocol' } });
+    }
     this.signalRLog = new PinoSignalRLogger(options.log);
     const token = options.accessToken;
     if (options.accessTokenFactory) this.http.accessTokenFactory = options.accessTokenFactory;
@@ -176,7 +184,7 @@ export class HubClient extends Emitter<HubClientEvents> implements Signaling {
     const url = this.urls[index]!;
     let builder = new signalR.HubConnectionBuilder().withUrl(url, this.http).configureLogging(this.signalRLog).withStatefulReconnect();
     // One protocol object per connection: it holds no state across messages, but costs nothing.
-    if (this.binary) builder = builder.withHubProtocol(new MessagePackHubProtocol());
+    if (this.binary) builder = builder.withHubProtocol(this.options.messagePack!());
     if (this.options.maxReconnectAttempts > 0) {
       // The client's own reconnect goes to the same URL only, and its attempts can hang (a hub that
       // drops packets: 100 s per negotiate). It is asked only whether to reconnect at all (not after
