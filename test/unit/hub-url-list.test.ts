@@ -60,12 +60,12 @@ describe('hubUrl: one hub or several', () => {
   it('names the setting, the source and which entry is wrong', () => {
     const fromEnv = configError(() => resolve({ env: { RTC_AGENT_HUB_URL: `${A},ws://b/hub,${C}` } }));
     expect(fromEnv.message).toBe(
-      `setting 'hubUrl' from env RTC_AGENT_HUB_URL has a bad entry 2 of 3: must be an http:// or https:// URL (SignalR negotiates over HTTP; use http:// instead), got "ws://b/hub"`,
+      `setting 'hubUrl' from env RTC_AGENT_HUB_URL has a bad entry 2 of 3: mixes SignalR (http/https) and JSON-RPC (ws/wss) hubs; the hubs of one list speak one protocol, got "ws://b/hub"`,
     );
     expect(fromEnv.details).toEqual({ setting: 'hubUrl', source: 'env', envVar: 'RTC_AGENT_HUB_URL' });
 
     const fromFlags = configError(() => resolveSettings({ defaults: DEFAULTS, options: settingsFromFlags({ hub: `nope,${A}` }), optionsLabel: 'flags' }));
-    expect(fromFlags.message).toBe(`setting 'hubUrl' from flags has a bad entry 1 of 2: must be an http:// or https:// URL, got "nope"`);
+    expect(fromFlags.message).toBe(`setting 'hubUrl' from flags has a bad entry 1 of 2: must be an http:// or https:// URL (SignalR) or a ws:// or wss:// URL (JSON-RPC), got "nope"`);
 
     const fromFile = configError(() => resolve({ file: { path: '/etc/agent.json', data: { hubUrl: [A, 42] } } }));
     expect(fromFile.message).toBe(`setting 'hubUrl' from config file /etc/agent.json has a bad entry 2 of 2: must be a string, got 42`);
@@ -73,17 +73,17 @@ describe('hubUrl: one hub or several', () => {
 
     // One URL keeps the plain message it always had.
     expect(configError(() => resolve({ options: { hubUrl: 'ftp://h/hub' } })).message).toBe(
-      `setting 'hubUrl' from options must be an http:// or https:// URL, got "ftp://h/hub"`,
+      `setting 'hubUrl' from options must be an http:// or https:// URL (SignalR) or a ws:// or wss:// URL (JSON-RPC), got "ftp://h/hub"`,
     );
   });
 
   it('refuses an empty list and anything that is neither a string nor an array', () => {
     expect(configError(() => resolve({ env: { RTC_AGENT_HUB_URL: ' , ,' } })).message).toBe(
-      `setting 'hubUrl' from env RTC_AGENT_HUB_URL must list at least one http:// or https:// URL`,
+      `setting 'hubUrl' from env RTC_AGENT_HUB_URL must list at least one hub: an http:// or https:// URL (SignalR) or a ws:// or wss:// URL (JSON-RPC)`,
     );
-    expect(configError(() => resolve({ options: { hubUrl: [] } })).message).toBe(`setting 'hubUrl' from options must list at least one http:// or https:// URL`);
+    expect(configError(() => resolve({ options: { hubUrl: [] } })).message).toBe(`setting 'hubUrl' from options must list at least one hub: an http:// or https:// URL (SignalR) or a ws:// or wss:// URL (JSON-RPC)`);
     expect(configError(() => resolve({ file: { path: '/f.json', data: { hubUrl: { url: A } } } })).message).toBe(
-      `setting 'hubUrl' from config file /f.json must be an http:// or https:// URL or an array of them, got {"url":"${A}"}`,
+      `setting 'hubUrl' from config file /f.json must be an http:// or https:// URL (SignalR) or a ws:// or wss:// URL (JSON-RPC), or an array of them, got {"url":"${A}"}`,
     );
   });
 
