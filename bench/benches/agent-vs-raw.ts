@@ -85,7 +85,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
   notes.push(
     ...SUBJECTS.map((s) => `${s.name}: ${s.label}.`),
     `RTT: ${p.rtt.rounds} interleaved round(s) × ${p.rtt.samples} round trips after ${p.rtt.warmup} warm-up each; the unreliable ping carries its number, a ping without its echo within 500 ms counts as lost (not as a sample). Agent reliable RTT includes await room.send and the reliable layer.`,
-    `Throughput: ${p.throughput.warmupMs} ms warm-up, ${p.throughput.measureMs} ms counted at the receiver, median of ${p.throughput.rounds} interleaved round(s), every message checked to arrive. Agent 64 KiB messages are chunked into frames; the relay carries binary frames as base64 in SignalR JSON.`,
+    `Throughput: ${p.throughput.warmupMs} ms warm-up, ${p.throughput.measureMs} ms counted at the receiver, median of ${p.throughput.rounds} interleaved round(s), every message checked to arrive. Agent 64 KiB messages are chunked into frames; the relay carries frames as bytes over the SignalR MessagePack hub protocol (the agents' default; bench msgpack-relay compares JSON).`,
     'Both peers of each pair share the worker process (one event loop, 2 cores on this machine), as raw-nd does.',
   );
   return {

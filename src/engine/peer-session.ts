@@ -73,6 +73,8 @@ export interface PeerContext {
   sink: PeerSink;
 }
 
+const NOOP = (): void => undefined;
+
 export class PeerSession {
   participant: Participant;
   readonly e2ee: PeerE2ee;
@@ -338,11 +340,8 @@ export class PeerSession {
     const deadline = Date.now() + timeoutMs;
     this.waitingSends++;
     const turn = this.sendTail.then(() => this.sendWhenWritable(flags, payload, timeoutMs, deadline, cipher));
-    this.sendTail = turn.then(
-      () => undefined,
-      () => undefined,
-    );
-    return turn.finally(() => this.waitingSends--);
+    this.sendTail = turn.then(NOOP, NOOP);
+    return turn;
   }
 
   /** Sends that wait (for a path, the window, or the keys), in call order. */
@@ -356,18 +355,24 @@ export class PeerSession {
     deadline: number,
     pending: FrameCipher | null | Promise<FrameCipher | null>,
   ): Promise<void> {
-    const cipher = await pending;
-    while (!this.canWrite()) {
-      if (this.closed) throw new RtcAgentError(ErrorCode.CLOSED, `peer ${this.peerId} is gone`);
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        if (this.pathValue === 'none') throw new RtcAgentError(ErrorCode.SEND_TIMEOUT, `no P2P link to peer ${this.peerId} within ${timeoutMs} ms and relay is disabled`);
-        throw new RtcAgentError(ErrorCode.BUFFER_FULL, `${this.sender.unackedBytes} bytes to peer ${this.peerId} still unacknowledged after ${timeoutMs} ms (buffer full)`);
+    // Counted down as soon as this send is through (not a promise hop later), so the next send
+    // may take the fast path at once.
+    try {
+      const cipher = isPromise(pending) ? await pending : pending;
+      while (!this.canWrite()) {
+        if (this.closed) throw new RtcAgentError(ErrorCode.CLOSED, `peer ${this.peerId} is gone`);
+        const left = deadline - Date.now();
+        if (left <= 0) {
+          if (this.pathValue === 'none') throw new RtcAgentError(ErrorCode.SEND_TIMEOUT, `no P2P link to peer ${this.peerId} within ${timeoutMs} ms and relay is disabled`);
+          throw new RtcAgentError(ErrorCode.BUFFER_FULL, `${this.sender.unackedBytes} bytes to peer ${this.peerId} still unacknowledged after ${timeoutMs} ms (buffer full)`);
+        }
+        await this.writable.wait(left);
       }
-      await this.writable.wait(left);
+      if (this.closed) throw new RtcAgentError(ErrorCode.CLOSED, `peer ${this.peerId} is gone`);
+      this.enqueue(flags, payload, cipher);
+    } finally {
+      this.waitingSends--;
     }
-    if (this.closed) throw new RtcAgentError(ErrorCode.CLOSED, `peer ${this.peerId} is gone`);
-    this.enqueue(flags, payload, cipher);
   }
 
   private canWrite(): boolean {
@@ -414,11 +419,7 @@ export class PeerSession {
 
   /** Transmits `entry` unless an earlier frame is still being sealed (it then goes with that one). */
   private transmitInOrder(entry: Unacked): boolean {
-    for (const e of this.sender.all()) {
-      if (e === entry) break;
-      if (e.bytes === null) return false;
-    }
-    return entry.bytes !== null && this.transmit(entry.bytes, 'reliable');
+    return this.sender.inOrder(entry) && this.transmit(entry.bytes as Uint8Array, 'reliable');
   }
 
   /** Sends, in order, every sealed frame not sent yet, up to the first still being sealed. */
@@ -491,7 +492,7 @@ export class PeerSession {
     this.inbound.close();
     this.relay.clear();
     this.p2p.close(reason);
-    this.writable.wake();
+    this.writable.dispose();
     this.log.debug({ reason }, 'peer session closed');
   }
 }

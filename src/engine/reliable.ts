@@ -37,6 +37,8 @@ export class ReliableSender {
   private entries: Unacked[] = [];
   private head = 0;
   private bytes = 0;
+  /** Entries reserved and not filled yet (asynchronous sealing); 0 with a synchronous cipher. */
+  private unfilled = 0;
 
   constructor(readonly epoch: number) {}
 
@@ -60,6 +62,7 @@ export class ReliableSender {
     const entry: Unacked = { seq, bytes: null, sentAt: 0, charged: sizeHint };
     this.entries.push(entry);
     this.bytes += sizeHint;
+    this.unfilled++;
     return { entry, header: { flags, epoch: this.epoch, seq, timestamp } };
   }
 
@@ -69,7 +72,23 @@ export class ReliableSender {
     // An entry already acked (the peer cannot ack what it never got, but be safe) is not recounted.
     if (this.isQueued(entry)) this.bytes += frame.length - entry.charged;
     entry.charged = frame.length;
+    if (entry.bytes === null) this.unfilled--;
     entry.bytes = frame;
+  }
+
+  /**
+   * `entry` is filled and no earlier frame still waits for its seal, so it may go on the wire now.
+   * With nothing unfilled (Node's synchronous AEAD) that needs no look through the window.
+   */
+  inOrder(entry: Unacked): boolean {
+    if (entry.bytes === null) return false;
+    if (this.unfilled === 0) return true;
+    for (let i = this.head; i < this.entries.length; i++) {
+      const e = this.entries[i] as Unacked;
+      if (e === entry) return true;
+      if (e.bytes === null) return false;
+    }
+    return true;
   }
 
   /** Drops everything up to and including `ack`; returns how many frames were released. */
