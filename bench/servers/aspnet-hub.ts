@@ -4,7 +4,7 @@
  * bench/servers/hub-server.ts gives our hub, so the rate limiter is never what gets measured.
  */
 import { startCommandChild, trackChild, type ServerChild } from '../lib/child.js';
-import { ASPNET_DIR, DOTNET_ENV, aspNetHubArgs, aspNetHubUpToDate, buildAspNetHub, probeDotnet } from '../../interop/support/aspnet-hub.js';
+import { ASPNET_DIR, DOTNET_ENV, aspNetHubArgs, aspNetHubUpToDate, ensureAspNetHubBuilt, probeDotnet } from '../../interop/support/aspnet-hub.js';
 
 /** dotnet's first start (JIT, config) on a loaded machine. */
 const START_TIMEOUT_MS = 30_000;
@@ -17,7 +17,7 @@ export async function prepareAspNetHub(log: (line: string) => void): Promise<{ v
     log(`aspnet-hub: building (dotnet ${probe.version}, -c Release)...`);
     const t0 = performance.now();
     try {
-      await buildAspNetHub((child) => void trackChild(child));
+      await ensureAspNetHubBuilt((child) => void trackChild(child));
     } catch (err) {
       return { missing: `dotnet build failed: ${err instanceof Error ? err.message : String(err)}` };
     }

@@ -4,7 +4,8 @@
  * the command line that starts the hub on 127.0.0.1 port 0 (its first stdout line is the URL).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readdirSync, statSync, utimesSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -49,6 +50,47 @@ export function aspNetHubUpToDate(): boolean {
     return statSync(ASPNET_DLL).mtimeMs >= newestSource(ASPNET_DIR);
   } catch {
     return false;
+  }
+}
+
+/** Held (a directory: mkdir is atomic) by the one process building; the others wait for it. */
+const BUILD_LOCK = join(ASPNET_DIR, 'obj', '.rtc-agent-build.lock');
+/** How often a process that found the lock taken looks again (a build takes seconds). */
+const BUILD_LOCK_POLL_MS = 250;
+
+/**
+ * Builds the hub unless the cached build is up to date. Test files run in parallel (vitest), and
+ * two `dotnet build`s in one project directory break each other: one process builds under a
+ * lock, the others wait for it and then use its build. A lock older than the build timeout is
+ * taken for one a killed run left behind.
+ */
+export async function ensureAspNetHubBuilt(onChild?: (child: ChildProcess) => void): Promise<void> {
+  mkdirSync(join(ASPNET_DIR, 'obj'), { recursive: true });
+  const deadline = Date.now() + 2 * ASPNET_BUILD_TIMEOUT_MS;
+  while (!aspNetHubUpToDate()) {
+    try {
+      mkdirSync(BUILD_LOCK);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (Date.now() - lockAgeFrom() > ASPNET_BUILD_TIMEOUT_MS) rmSync(BUILD_LOCK, { recursive: true, force: true });
+      else if (Date.now() > deadline) throw new Error('another process has been building interop/aspnet-hub for too long');
+      else await sleep(BUILD_LOCK_POLL_MS);
+      continue;
+    }
+    try {
+      if (!aspNetHubUpToDate()) await buildAspNetHub(onChild);
+    } finally {
+      rmSync(BUILD_LOCK, { recursive: true, force: true });
+    }
+  }
+}
+
+/** When the build lock was taken (ms); now if it just went away. */
+function lockAgeFrom(): number {
+  try {
+    return statSync(BUILD_LOCK).mtimeMs;
+  } catch {
+    return Date.now();
   }
 }
 

@@ -13,7 +13,7 @@ import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { inbox, nextEvent, p2pTo, spawnChildAgent, useAgent } from '../helpers/agents.js';
 import { checkMembersFeature } from '../helpers/contract-checks.js';
 import { ErrorCode, parseErrorCode, type PeerJoined, type PeerLeft } from '../../src/index.js';
-import { ASPNET_BUILD_TIMEOUT_MS, ASPNET_DIR, DOTNET_ENV, aspNetHubArgs, aspNetHubUpToDate, buildAspNetHub, probeDotnet } from '../../interop/support/aspnet-hub.js';
+import { ASPNET_BUILD_TIMEOUT_MS, ASPNET_DIR, DOTNET_ENV, aspNetHubArgs, ensureAspNetHubBuilt, probeDotnet } from '../../interop/support/aspnet-hub.js';
 
 const START_TIMEOUT_MS = 30_000;
 /** Short heartbeats so the heal test gives up on a frozen peer in about a second. */
@@ -85,7 +85,7 @@ describe.skipIf(!hasDotnet)('ASP.NET Core hub (interop/aspnet-hub)', () => {
   const url = (): string => hub!.url;
 
   beforeAll(async () => {
-    if (!aspNetHubUpToDate()) await buildAspNetHub();
+    await ensureAspNetHubBuilt();
     hub = await startAspNetHub();
   }, ASPNET_BUILD_TIMEOUT_MS + START_TIMEOUT_MS);
 

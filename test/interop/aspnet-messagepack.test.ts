@@ -15,7 +15,7 @@ import { connectProtocolClient, serverFrames } from '../helpers/msgpack.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { inbox, p2pTo, useAgent } from '../helpers/agents.js';
 import { waitUntil } from '../helpers/wait.js';
-import { ASPNET_BUILD_TIMEOUT_MS, ASPNET_DIR, DOTNET_ENV, aspNetHubArgs, aspNetHubUpToDate, buildAspNetHub, probeDotnet } from '../../interop/support/aspnet-hub.js';
+import { ASPNET_BUILD_TIMEOUT_MS, ASPNET_DIR, DOTNET_ENV, aspNetHubArgs, ensureAspNetHubBuilt, probeDotnet } from '../../interop/support/aspnet-hub.js';
 
 const START_TIMEOUT_MS = 30_000;
 const dotnet = probeDotnet();
@@ -59,7 +59,7 @@ describe.skipIf(skipReason !== undefined)('ASP.NET Core hub over MessagePack', (
   const url = (): string => hub!.url;
 
   beforeAll(async () => {
-    if (!aspNetHubUpToDate()) await buildAspNetHub();
+    await ensureAspNetHubBuilt();
     hub = await startAspNetHub();
   }, ASPNET_BUILD_TIMEOUT_MS + START_TIMEOUT_MS);
 
