@@ -14,8 +14,18 @@ function namespaceWorks() {
   return spawnSync('unshare', ['-n', 'sh', '-c', 'ip link set lo up'], { stdio: 'ignore' }).status === 0;
 }
 
+// The tests build interop/aspnet-hub (the ASP.NET Core hub) inside the namespace, where no NuGet
+// feed is reachable: restore its packages into the NuGet cache first, on the host network.
+function restoreAspNetHub() {
+  const env = { ...process.env, DOTNET_CLI_TELEMETRY_OPTOUT: '1', DOTNET_NOLOGO: '1', DOTNET_CLI_USE_MSBUILD_SERVER: '0', MSBUILDDISABLENODEREUSE: '1' };
+  if (spawnSync('dotnet', ['--version'], { stdio: 'ignore', env }).status !== 0) return;
+  const r = spawnSync('dotnet', ['restore', 'interop/aspnet-hub', '--nologo', '-v:q', '-nodeReuse:false'], { stdio: ['ignore', 'pipe', 'pipe'], env, encoding: 'utf8', timeout: 180_000 });
+  if (r.status !== 0) console.log(`dotnet restore of interop/aspnet-hub failed; the ASP.NET Core hub tests will say why:\n${(r.stdout + r.stderr).trim().slice(-2000)}`);
+}
+
 let result;
 if (namespaceWorks()) {
+  restoreAspNetHub();
   console.log('tests run in a network namespace with only the loopback interface');
   result = spawnSync('unshare', ['-n', 'sh', '-c', `ip link set lo up && exec ${vitest.map(quote).join(' ')}`], { stdio: 'inherit' });
 } else {
