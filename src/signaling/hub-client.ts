@@ -10,6 +10,7 @@
 import * as signalR from '@microsoft/signalr';
 import { fromBase64, toBase64 } from '../engine/bytes.js';
 import { Emitter } from '../engine/emitter.js';
+import { delay } from './delay.js';
 import type { EngineLogger } from '../engine/log.js';
 import type { RoomInbound, RoomSignaling, Signaling, SignalingEvents, SignalingState } from '../engine/signaling.js';
 import { ErrorCode, RtcAgentError } from '../errors.js';
@@ -468,23 +469,4 @@ function statefulAckTimer(conn: signalR.HubConnection): { release(): void } | un
       buffer._ackTimerHandle = undefined;
     },
   };
-}
-
-/** Waits `ms`, or rejects when `signal` aborts first (node:timers/promises, without Node). */
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }

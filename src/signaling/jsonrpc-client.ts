@@ -10,6 +10,7 @@
  */
 import { fromBase64, toBase64 } from '../engine/bytes.js';
 import { Emitter } from '../engine/emitter.js';
+import { delay } from './delay.js';
 import type { EngineLogger } from '../engine/log.js';
 import type { RoomInbound, RoomSignaling, Signaling, SignalingEvents, SignalingState } from '../engine/signaling.js';
 import { unref } from '../engine/timers.js';
@@ -448,23 +449,4 @@ export class JsonRpcClient extends Emitter<JsonRpcClientEvents> implements Signa
     this.link?.close(RpcCloseCode.Normal, '', new RtcAgentError(ErrorCode.CLOSED, 'JSON-RPC client closed'));
     this.finish(undefined);
   }
-}
-
-/** Waits `ms`, or rejects when `signal` aborts first. */
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
