@@ -34,7 +34,8 @@ function percentile(sorted: number[], p: number): number {
 
 /** Two relay-only agents (ICE on 127.0.0.2 / .3) in one room, P2P through coturn, peer-left recorded. */
 async function lossyPair(): Promise<{ a: Agent; b: Agent; aId: string; bId: string; left: PeerLeft[]; relayStats: () => unknown }> {
-  const turn = await useImpairedTurn({ seed: SEED, up: LOSSY });
+  // Clean while the link is set up, lossy from then on: see below.
+  const turn = await useImpairedTurn({ seed: SEED });
   const hub = await useHub();
   const a = await useAgent(hub.url, { name: 'a', ...turn.agentOptions('127.0.0.2') });
   const b = await useAgent(hub.url, { name: 'b', ...turn.agentOptions('127.0.0.3') });
@@ -43,11 +44,17 @@ async function lossyPair(): Promise<{ a: Agent; b: Agent; aId: string; bId: stri
   b.on('peer-left', (p) => left.push(p));
   const ra = await a.join('lossy');
   const rb = await b.join('lossy');
-  // ICE and DTLS through the lossy path too: retransmissions, so give it room.
+  // The link is set up on a clean path and the loss and delay start once it is open: through TURN,
+  // libdatachannel (node-datachannel 0.33.4) can deadlock a DTLS handshake when the peer's
+  // ClientHello is already queued as the ICE state changes (native-notes.md, "TURN: a DTLS setup
+  // that deadlocks the process"), and a 40 ms path makes that race likely. The deadlock freezes the
+  // whole process in native code, so no test could report it. What this file checks is delivery
+  // and liveness on a lossy path, not setup on one.
   await Promise.all([p2pTo(a, 1, 45_000), p2pTo(b, 1, 45_000)]);
   // Only TURN carries the traffic: relay candidates on both ends of both selected pairs.
   expect(ra.peer(rb.selfId)!.candidates).toEqual({ local: 'relay', remote: 'relay' });
   expect(rb.peer(ra.selfId)!.candidates).toEqual({ local: 'relay', remote: 'relay' });
+  turn.relay.setImpairment({ up: LOSSY });
   return { a, b, aId: ra.selfId, bId: rb.selfId, left, relayStats: () => turn.relay.stats() };
 }
 
