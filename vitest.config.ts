@@ -8,6 +8,8 @@ export default defineConfig({
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 30_000,
+    // Kills a test process frozen in native code, so the run goes on (scripts/vitest-run.mjs).
+    setupFiles: ['./test/setup/freeze-watchdog.ts'],
     reporters: ['default', './test/reporters/summary-line.ts'],
   },
 });

@@ -6,7 +6,8 @@
 import { spawnSync } from 'node:child_process';
 
 const args = process.argv.slice(2);
-const vitest = ['npx', 'vitest', 'run', ...args];
+// scripts/vitest-run.mjs runs vitest, and once more any file whose test process froze in native code.
+const vitest = [process.execPath, 'scripts/vitest-run.mjs', ...args];
 const quote = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 function namespaceWorks() {

@@ -1,8 +1,9 @@
 /** Helpers for agent tests: agents on a real hub, ICE on loopback only, events awaited with timeouts. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { onTestFinished } from 'vitest';
+import { expect, onTestFinished } from 'vitest';
 import { createAgent, createLogger, type Agent, type AgentOptions, type PathChange, type ReceivedMessage } from '../../src/index.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -98,7 +99,9 @@ export interface ChildAgent {
 export function spawnChildAgent(env: Record<string, string>, options: { blockNative?: boolean } = {}): ChildAgent {
   const args = [...(options.blockNative ? ['--import', './test/fixtures/block-native.mjs'] : []), '--import', 'tsx', 'test/fixtures/agent-child.ts'];
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('RTC_AGENT_')));
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...clean, RTC_AGENT_ICE_BIND_ADDRESS: '127.0.0.1', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const state = expect.getState();
+  const freezeLabel = `${relative(ROOT, state.testPath ?? '?')} > ${state.currentTestName ?? '?'} (child agent)`;
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...clean, RTC_AGENT_ICE_BIND_ADDRESS: '127.0.0.1', RTC_TEST_FREEZE_LABEL: freezeLabel, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
   onTestFinished(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
