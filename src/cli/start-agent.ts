@@ -4,6 +4,7 @@
  * and the native binding), after a command's local checks passed.
  */
 import { readFile } from 'node:fs/promises';
+import { url as inspectorUrl } from 'node:inspector';
 import { createAgent, type Agent, type AgentOptions } from '../agent/index.js';
 import {
   defaultSettings,
@@ -18,6 +19,7 @@ import {
 import { ErrorCode, RtcAgentError } from '../errors.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, fetchBlockedReason } from '../signaling/hub-client.js';
 import { explainHubFailure } from './hub-diagnosis.js';
+import { DEFAULT_FREEZE_KILL_MS, startFreezeWatchdog, type FreezeWatchdog } from '../node/freeze-watchdog.js';
 import { FLAG_OF_SETTING, settingsFromFlags, type AgentFlags } from './agent-flags.js';
 import type { CliContext } from './context.js';
 
@@ -95,7 +97,9 @@ export async function startAgent(
     options.signal.addEventListener('abort', onAbort, { once: true });
   }
   try {
-    return await createAgent({ ...settings, ...extra, logger, env: {} });
+    const agent = await createAgent({ ...settings, ...extra, logger, env: {} });
+    if (agent.native) watchForNativeFreeze();
+    return agent;
   } catch (err) {
     if (options.signal?.aborted) throw err;
     throw await explainHubFailure(err, settings.hubUrl);
@@ -103,6 +107,22 @@ export async function startAgent(
     clearTimeout(timer);
     options.signal?.removeEventListener('abort', onAbort);
   }
+}
+
+let watchdog: FreezeWatchdog | undefined;
+
+/**
+ * A command with the native binding loaded can freeze for good in libdatachannel (a TURN-relayed
+ * DTLS setup, native-notes.md): then it is killed after a minute, exit status 137, so a supervisor,
+ * a CI job or a terminal gets it back instead of a process that hangs forever. Not under a
+ * debugger, whose breakpoints stop the event loop too. Once per process, never stopped (it does
+ * not hold the process up).
+ */
+function watchForNativeFreeze(): void {
+  if (watchdog !== undefined || inspectorUrl() !== undefined) return;
+  watchdog = startFreezeWatchdog({
+    message: `rtc-agent: frozen for ${DEFAULT_FREEZE_KILL_MS / 1000} s inside node-datachannel (libdatachannel's TURN DTLS deadlock, see native-notes.md); killing the process (exit 137) so it can be restarted`,
+  });
 }
 
 /** Where a setting came from, in the words a user knows it by. */
