@@ -4,6 +4,8 @@
  * each other (a DataChannel and the hub relay), with lossy acks and resends from all()/stale().
  */
 import fc from 'fast-check';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { DATA_HEADER_BYTES, FrameFlag, FrameKind, decodeFrame, type DataFrame } from '../../src/protocol/frames.js';
 import {
@@ -252,6 +254,22 @@ describe('ReliableSender', () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  it('keeps no reference to an acked frame (a long window of them would be promoted and collected at length)', async () => {
+    // A real collection, not a guess: V8's gc() through the flag, reachable only from a new context.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const sender = new ReliableSender(1);
+    const refs: WeakRef<Uint8Array>[] = [];
+    // Fewer than the compaction threshold, so the backing array still has the acked slots.
+    for (let i = 0; i < 100; i++) refs.push(new WeakRef(sender.push(0, new Uint8Array(1024), 0, 0).bytes!));
+    sender.push(0, new Uint8Array(1), 0, 0);
+    expect(sender.onAck(100)).toBe(100);
+    await new Promise((resolve) => setImmediate(resolve)); // WeakRefs are kept alive until the job ends
+    gc();
+    expect(refs.filter((r) => r.deref() !== undefined).length).toBe(0);
+    expect([...sender.all()].map((e) => e.seq)).toEqual([101]);
   });
 
   it('a stale or repeated ack releases nothing; numbering continues after a full ack', () => {
