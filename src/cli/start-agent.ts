@@ -121,7 +121,7 @@ let watchdog: FreezeWatchdog | undefined;
 function watchForNativeFreeze(): void {
   if (watchdog !== undefined || inspectorUrl() !== undefined) return;
   watchdog = startFreezeWatchdog({
-    message: `rtc-agent: frozen for ${DEFAULT_FREEZE_KILL_MS / 1000} s inside node-datachannel (libdatachannel's TURN DTLS deadlock, see native-notes.md); killing the process (exit 137) so it can be restarted`,
+    message: `rtc-agent: the event loop has been blocked for ${DEFAULT_FREEZE_KILL_MS / 1000} s (most likely libdatachannel's TURN DTLS deadlock inside node-datachannel, see native-notes.md); killing the process (exit 137) so it can be restarted`,
   });
 }
 
