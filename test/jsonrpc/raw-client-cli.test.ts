@@ -72,19 +72,30 @@ describe('raw JSON-RPC client and a CLI agent on rtc-agent hub', () => {
       from = raw.received.indexOf(response) + 1;
     }
 
-    const pc = new nodeDataChannel.PeerConnection('raw-client', { iceServers: [], bindAddress: '127.0.0.1' });
-    onTestFinished(() => pc.close());
-    // Registered before any channel exists: creating one starts the offer at once.
-    pc.onLocalDescription((sdp, type) => {
-      void raw.call(type === 'offer' ? 'offer' : 'answer', { room: 'lobby', to: agentId, sdp, type });
-    });
-    pc.onLocalCandidate((candidate, mid) => {
-      void raw.call('ice_candidate', { room: 'lobby', to: agentId, candidate, sdpMid: mid });
-    });
+    // One PeerConnection per negotiation: the agent offers again when a setup stalls (under load,
+    // libdatachannel's default DTLS role on this answerer can cost a 1 s retransmit), and a new
+    // offer is answered on a fresh connection, as docs/jsonrpc.md tells other stacks.
     const channels = new Map<string, nodeDataChannel.DataChannel>();
     const received: string[] = [];
     let onText: (() => void) | undefined;
-    const bothOpen = new Promise<void>((resolve) => {
+    let bothOpened: () => void = () => undefined;
+    const bothOpen = new Promise<void>((resolve) => (bothOpened = resolve));
+    let pc: nodeDataChannel.PeerConnection;
+    let session: string | undefined;
+    let negotiations = 0;
+    const connect = (): void => {
+      negotiations++;
+      const mine = new nodeDataChannel.PeerConnection('raw-client', { iceServers: [], bindAddress: '127.0.0.1' });
+      pc = mine;
+      onTestFinished(() => mine.close());
+      const current = (): boolean => pc === mine;
+      // Registered before any channel exists: creating one starts the offer at once.
+      mine.onLocalDescription((sdp, type) => {
+        if (current()) void raw.call(type === 'offer' ? 'offer' : 'answer', { room: 'lobby', to: agentId, sdp, type });
+      });
+      mine.onLocalCandidate((candidate, mid) => {
+        if (current()) void raw.call('ice_candidate', { room: 'lobby', to: agentId, candidate, sdpMid: mid });
+      });
       const attach = (dc: nodeDataChannel.DataChannel): void => {
         dc.onMessage((msg) => {
           const text = typeof msg === 'string' ? undefined : textOf(Buffer.from(msg as ArrayBuffer));
@@ -94,33 +105,48 @@ describe('raw JSON-RPC client and a CLI agent on rtc-agent hub', () => {
           }
         });
         const opened = (): void => {
+          if (!current()) return;
           channels.set(dc.getLabel(), dc);
-          if (channels.has(RELIABLE) && channels.has(UNRELIABLE)) resolve();
+          if (channels.has(RELIABLE) && channels.has(UNRELIABLE)) bothOpened();
         };
         if (dc.isOpen()) opened();
         else dc.onOpen(opened);
       };
-      pc.onDataChannel(attach);
+      mine.onDataChannel(attach);
       // The lower peer id offers (docs/jsonrpc.md): then we create the two channels.
       if (self < agentId) {
-        attach(pc.createDataChannel(RELIABLE, {}));
-        attach(pc.createDataChannel(UNRELIABLE, { unordered: true, maxRetransmits: 0 }));
+        attach(mine.createDataChannel(RELIABLE, {}));
+        attach(mine.createDataChannel(UNRELIABLE, { unordered: true, maxRetransmits: 0 }));
       }
-    });
-    // The agent's offer / answer / candidates arrive as notifications carrying `from`.
+    };
+    if (self < agentId) connect();
+    // The agent's offer / answer / candidates arrive as notifications carrying `from` and `sessionId`.
     let seen = from;
     const pump = (): void => {
       for (; seen < raw.received.length; seen++) {
         const m = raw.received[seen];
         if (m?.params?.from !== agentId) continue;
-        if (m.method === 'offer' || m.method === 'answer') pc.setRemoteDescription(m.params.sdp, m.params.type ?? m.method);
-        else if (m.method === 'ice_candidate' && m.params.candidate) pc.addRemoteCandidate(m.params.candidate, m.params.sdpMid ?? '0');
+        if (m.method === 'offer') {
+          if (session !== undefined && m.params.sessionId !== session) {
+            pc.close();
+            channels.clear();
+          }
+          if (session === undefined || m.params.sessionId !== session) connect();
+          session = m.params.sessionId;
+          pc.setRemoteDescription(m.params.sdp, 'offer');
+        } else if (m.method === 'answer') {
+          session = m.params.sessionId;
+          pc.setRemoteDescription(m.params.sdp, 'answer');
+        } else if (m.method === 'ice_candidate' && m.params.candidate && m.params.sessionId === session) {
+          pc.addRemoteCandidate(m.params.candidate, m.params.sdpMid ?? '0');
+        }
       }
     };
     raw.ws.on('message', () => setImmediate(pump));
     pump();
 
-    await within(bothOpen, 20_000, () => `the DataChannels to open (pc ${pc.state()}, ice ${pc.iceState()}, open: ${[...channels.keys()]}; from the agent: ${raw.received.slice(from).map((m) => m?.method ?? 'response').join(',')}; pipe: ${pipe.stdout().slice(-1500)} ${pipe.stderr().slice(-1500)})`);
+    await within(bothOpen, 30_000, () => `the DataChannels to open (negotiation ${negotiations}, pc ${pc?.state()}, ice ${pc?.iceState()}, open: ${[...channels.keys()]}; from the agent: ${raw.received.slice(from).map((m) => m?.method ?? 'response').join(',')}; pipe: ${pipe.stdout().slice(-1500)} ${pipe.stderr().slice(-1500)})`);
+    if (negotiations > 1) console.log(`[jsonrpc] raw client as ${role}: the link opened on negotiation ${negotiations}`);
     // The agent sees the link too: its path to us turns p2p.
     await pipe.waitFor((l) => l.includes('"type":"path-changed"') && l.includes(`"peerId":"${self}"`) && l.includes('"to":"p2p"'));
 
