@@ -19,16 +19,17 @@ interface Args {
   list: boolean;
   timeoutS: number;
   previous: string | null;
+  rounds: number | null;
 }
 
 const USAGE =
-  'usage: run.ts [--only <bench>[,<bench>]]... [--scenario <id>[,<id>]]... [--quick] [--cpu-prof] [--previous <dist dir>] [--timeout <seconds per bench>] [--list]';
+  'usage: run.ts [--only <bench>[,<bench>]]... [--scenario <id>[,<id>]]... [--quick] [--cpu-prof] [--previous <dist dir>] [--rounds <n>] [--timeout <seconds per bench>] [--list]';
 
 /** Per bench, not per run: a full run of every bench takes far longer, but no single bench should. */
 const DEFAULT_BENCH_TIMEOUT_S = 900;
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { only: [], scenarios: [], quick: false, cpuProf: false, list: false, timeoutS: DEFAULT_BENCH_TIMEOUT_S, previous: null };
+  const args: Args = { only: [], scenarios: [], quick: false, cpuProf: false, list: false, timeoutS: DEFAULT_BENCH_TIMEOUT_S, previous: null, rounds: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
     const value = (): string => {
@@ -44,12 +45,14 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--list') args.list = true;
     else if (a === '--timeout') args.timeoutS = Number(value());
     else if (a === '--previous') args.previous = path.resolve(value());
+    else if (a === '--rounds') args.rounds = Number(value());
     else if (a === '--help' || a === '-h') {
       console.log(USAGE);
       process.exit(0);
     } else throw new Error(`unknown argument ${a}\n${USAGE}`);
   }
   if (!(args.timeoutS > 0)) throw new Error('--timeout must be a positive number of seconds');
+  if (args.rounds !== null && !(Number.isInteger(args.rounds) && args.rounds > 0)) throw new Error('--rounds must be a positive integer');
   if (args.previous !== null && !existsSync(path.join(args.previous, 'index.js'))) {
     throw new Error(`--previous ${args.previous}: no index.js there; give the dist directory of a built checkout (e.g. git archive 9560670 | tar -x -C /tmp/rtc-agent-before, then npx tsc -p tsconfig.json there)`);
   }
@@ -88,6 +91,7 @@ async function main(): Promise<number> {
     cpuProfileDir,
     scenarios: args.scenarios,
     previousDist: args.previous,
+    rounds: args.rounds,
     log: (line) => process.stderr.write(`[bench] ${line}\n`),
   };
 
@@ -100,7 +104,7 @@ async function main(): Promise<number> {
       const result = await bench.run(ctx);
       console.log(`\n${formatTable(result)}\n`);
       ctx.log(`${bench.name} took ${Math.round((performance.now() - t0) / 1000)} s`);
-      const runOptions = { quick: args.quick, scenarios: args.scenarios, cpuProfileDir, previousDist: args.previous, argv: process.argv.slice(2) };
+      const runOptions = { quick: args.quick, scenarios: args.scenarios, cpuProfileDir, previousDist: args.previous, rounds: args.rounds, argv: process.argv.slice(2) };
       ctx.log(`wrote ${await writeResultJson(result, runOptions)}`);
     } catch (err) {
       failed++;
