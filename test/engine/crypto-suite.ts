@@ -478,13 +478,19 @@ export function e2eeSuite(aead: Aead, scrypt: ScryptFunction): void {
     });
 
     it("a sender's unreliable counter never repeats, and seals started back to back get counters in call order", async () => {
-      const ab = await cipher(await agent('c1'), await agent('c2'));
+      const [c1, c2] = [await agent('c1'), await agent('c2')];
+      const ab = await cipher(c1, c2);
       const counterOf = (sealed: Uint8Array): number => new DataView(sealed.buffer, sealed.byteOffset).getUint32(13 + 4);
       // 2000 seals started without waiting for any (the async AEAD has them all in flight at once).
       const pending: MaybePromise<Uint8Array>[] = [];
-      for (let i = 0; i < 2000; i++) pending.push(ab.sealUnreliable({ flags: FrameFlag.Encrypted, epoch: 1, timestamp: i }, new Uint8Array(0)));
-      const counters = (await Promise.all(pending)).map(counterOf);
-      expect(counters).toEqual(Array.from({ length: 2000 }, (_, i) => i));
+      for (let i = 0; i < 2000; i++) pending.push(ab.sealUnreliable({ flags: FrameFlag.Encrypted, epoch: 1, timestamp: i }, new Uint8Array([i & 0xff])));
+      const sealed = await Promise.all(pending);
+      expect(sealed.map(counterOf)).toEqual(Array.from({ length: 2000 }, (_, i) => i));
+      // Each opens under its own header: every one was sealed with its own AAD and nonce, although
+      // the AAD of each is built in one shared buffer (the AEAD reads it before seal() returns).
+      const ba = await cipher(c2, c1);
+      const opened = await Promise.all(sealed.map((payload, i) => ba.openUnreliable({ flags: FrameFlag.Encrypted, epoch: 1, timestamp: i, payload })));
+      expect(opened.map((p) => p[0])).toEqual(Array.from({ length: 2000 }, (_, i) => i & 0xff));
     });
 
     it('returns bytes from a synchronous AEAD and promises from an asynchronous one; pre-AEAD failures throw at call time', async () => {

@@ -40,13 +40,13 @@ export interface Aead {
   importKey(raw: Uint8Array): AeadKey | Promise<AeadKey>;
   /**
    * Returns `prefix | ciphertext | tag` (tag GCM_TAG_BYTES). `prefix` is cleartext the caller wants
-   * in front (written by the AEAD so the output is assembled in one copy). `plaintext` may be reused
-   * by the caller as soon as this returns.
+   * in front (written by the AEAD so the output is assembled in one copy). `plaintext`, `nonce` and
+   * `aad` may be reused by the caller as soon as this returns (seal.ts builds every AAD in one buffer).
    */
   seal(key: AeadKey, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, prefix: Uint8Array): Uint8Array | Promise<Uint8Array>;
   /**
    * Opens `ciphertext | tag`. Returns null when the tag does not verify; never returns (or leaks)
-   * unauthenticated plaintext.
+   * unauthenticated plaintext. Like seal(), it has read `nonce` and `aad` by the time it returns.
    */
   open(key: AeadKey, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | null | Promise<Uint8Array | null>;
 }
