@@ -120,8 +120,13 @@ let watchdog: FreezeWatchdog | undefined;
  */
 function watchForNativeFreeze(): void {
   if (watchdog !== undefined || inspectorUrl() !== undefined) return;
+  // RTC_AGENT_FREEZE_KILL_MS: another limit in ms, 0 for none (README, exit codes).
+  const fromEnv = process.env.RTC_AGENT_FREEZE_KILL_MS;
+  const freezeMs = fromEnv !== undefined && /^\d+$/.test(fromEnv) ? Number(fromEnv) : DEFAULT_FREEZE_KILL_MS;
+  if (freezeMs === 0) return;
   watchdog = startFreezeWatchdog({
-    message: `rtc-agent: the event loop has been blocked for ${DEFAULT_FREEZE_KILL_MS / 1000} s (most likely libdatachannel's TURN DTLS deadlock inside node-datachannel, see native-notes.md); killing the process (exit 137) so it can be restarted`,
+    freezeMs,
+    message: `rtc-agent: the event loop has been blocked for ${freezeMs / 1000} s (most likely libdatachannel's TURN DTLS deadlock inside node-datachannel, see native-notes.md); killing the process (exit 137) so it can be restarted`,
   });
 }
 
