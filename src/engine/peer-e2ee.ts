@@ -20,7 +20,8 @@ export { isPromise, type MaybePromise } from './maybe-promise.js';
 /** What the session needs of a pairwise cipher (src/engine/crypto's PeerCipher). */
 export interface FrameCipher {
   readonly peerFingerprint: string;
-  sealData(header: DataHeaderFields, plaintext: Uint8Array): MaybePromise<Uint8Array>;
+  /** A whole DATA frame: DATA_HEADER_BYTES left for the header, then the sealed payload. */
+  sealDataFrame(header: DataHeaderFields, plaintext: Uint8Array): MaybePromise<Uint8Array>;
   openData(frame: DataFrame): MaybePromise<Uint8Array>;
   sealUnreliable(header: Pick<UnreliableFrame, 'flags' | 'epoch' | 'timestamp'>, plaintext: Uint8Array): MaybePromise<Uint8Array>;
   openUnreliable(frame: UnreliableFrame): MaybePromise<Uint8Array>;

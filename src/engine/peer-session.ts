@@ -400,7 +400,7 @@ export class PeerSession {
         continue;
       }
       const { entry, header } = this.sender.reserve(pieceFlags | FrameFlag.Encrypted, now, DATA_HEADER_BYTES + piece.length + overhead);
-      const sealed = cipher.sealData(header, piece);
+      const sealed = cipher.sealDataFrame(header, piece);
       if (isPromise(sealed)) {
         sealed.then(
           (bytes) => {

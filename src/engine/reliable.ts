@@ -3,8 +3,9 @@
  * acks, a bounded resend buffer, duplicate and out-of-order handling, and message reassembly.
  * Pure (no timers, no I/O) so it can be tested exhaustively; the peer session drives it.
  */
-import { FrameFlag, FrameKind, encodeFrame, type DataFrame } from '../protocol/frames.js';
+import { FrameFlag, FrameKind, encodeFrameWith, writeDataHeader, type DataFrame } from '../protocol/frames.js';
 import { concatBytes } from './bytes.js';
+import { FrameSlab } from './frame-slab.js';
 
 /** One DATA frame kept until the peer acknowledges it. */
 export interface Unacked {
@@ -46,13 +47,14 @@ export class ReliableSender {
   private bytes = 0;
   /** Entries reserved and not filled yet (asynchronous sealing); 0 with a synchronous cipher. */
   private unfilled = 0;
+  private readonly slab = new FrameSlab();
 
   constructor(readonly epoch: number) {}
 
   /** Numbers and encodes one DATA frame with a payload that needs no sealing, and keeps it. */
   push(flags: number, payload: Uint8Array, timestamp: number, ack: number): Unacked {
     const seq = this.nextSeq++;
-    const bytes = encodeFrame({ kind: FrameKind.Data, flags, epoch: this.epoch, seq, ack, timestamp, payload });
+    const bytes = encodeFrameWith({ kind: FrameKind.Data, flags, epoch: this.epoch, seq, ack, timestamp, payload }, this.slab.alloc);
     const entry: Unacked = { seq, bytes, sentAt: 0, charged: bytes.length };
     this.entries.push(entry);
     this.bytes += bytes.length;
@@ -73,9 +75,13 @@ export class ReliableSender {
     return { entry, header: { flags, epoch: this.epoch, seq, timestamp } };
   }
 
-  /** Gives a reserved frame its sealed payload. `ack` is the piggybacked ack at that moment. */
-  fill(entry: Unacked, header: DataHeaderFields, sealed: Uint8Array, ack: number): void {
-    const frame = encodeFrame({ kind: FrameKind.Data, flags: header.flags, epoch: header.epoch, seq: header.seq, ack, timestamp: header.timestamp, payload: sealed });
+  /**
+   * Gives a reserved frame its bytes: `frame` is the whole DATA frame with its payload sealed in
+   * place after DATA_HEADER_BYTES (PeerCipher.sealDataFrame); the header is written here, with
+   * `ack`, the piggybacked ack at that moment.
+   */
+  fill(entry: Unacked, header: DataHeaderFields, frame: Uint8Array, ack: number): void {
+    writeDataHeader(frame, { flags: header.flags, epoch: header.epoch, seq: header.seq, ack, timestamp: header.timestamp });
     // An entry already acked (the peer cannot ack what it never got, but be safe) is not recounted.
     if (this.isQueued(entry)) this.bytes += frame.length - entry.charged;
     entry.charged = frame.length;

@@ -24,6 +24,7 @@
  * that drops frames can cause anyway.
  */
 import { ErrorCode, RtcAgentError } from '../errors.js';
+import { getF64, getU32, putF64, putU32 } from './big-endian.js';
 
 export const FRAME_VERSION = 1;
 
@@ -114,55 +115,75 @@ function head(kind: FrameKind): number {
   return (FRAME_VERSION << 4) | kind;
 }
 
+/** Where a frame's bytes come from: a fresh array unless the caller carves them out of its own slab. */
+export type FrameAllocator = (bytes: number) => Uint8Array;
+
+const freshBytes: FrameAllocator = (bytes) => new Uint8Array(bytes);
+
+/** The header fields of a DATA frame, as {@link writeDataHeader} lays them out. */
+export type DataFrameHeader = Omit<DataFrame, 'kind' | 'payload'>;
+
+/**
+ * Writes a DATA header into the first {@link DATA_HEADER_BYTES} of `out`, whose payload is
+ * already in place (a sealed payload produced straight into the frame, without a copy).
+ */
+export function writeDataHeader(out: Uint8Array, h: DataFrameHeader): void {
+  out[0] = head(FrameKind.Data);
+  out[1] = h.flags;
+  putU32(out, 2, h.epoch);
+  putU32(out, 6, h.seq);
+  putU32(out, 10, h.ack);
+  putF64(out, 14, h.timestamp);
+}
+
 export function encodeFrame(frame: Frame): Uint8Array {
+  return encodeFrameWith(frame, freshBytes);
+}
+
+/**
+ * {@link encodeFrame} into bytes from `alloc` (a sender's slab, engine/frame-slab.ts). Integers go
+ * in byte by byte (protocol/big-endian.ts): a DataView over a fresh frame cost an ArrayBuffer per
+ * frame, which showed in the RTT bench.
+ */
+export function encodeFrameWith(frame: Frame, alloc: FrameAllocator): Uint8Array {
   switch (frame.kind) {
     case FrameKind.Data: {
-      const out = new Uint8Array(DATA_HEADER_BYTES + frame.payload.length);
-      const v = new DataView(out.buffer);
-      v.setUint8(0, head(frame.kind));
-      v.setUint8(1, frame.flags);
-      v.setUint32(2, frame.epoch);
-      v.setUint32(6, frame.seq);
-      v.setUint32(10, frame.ack);
-      v.setFloat64(14, frame.timestamp);
+      const out = alloc(DATA_HEADER_BYTES + frame.payload.length);
+      writeDataHeader(out, frame);
       out.set(frame.payload, DATA_HEADER_BYTES);
       return out;
     }
     case FrameKind.Unreliable: {
-      const out = new Uint8Array(UNRELIABLE_HEADER_BYTES + frame.payload.length);
-      const v = new DataView(out.buffer);
-      v.setUint8(0, head(frame.kind));
-      v.setUint8(1, frame.flags);
-      v.setUint32(2, frame.epoch);
-      v.setFloat64(6, frame.timestamp);
+      const out = alloc(UNRELIABLE_HEADER_BYTES + frame.payload.length);
+      out[0] = head(frame.kind);
+      out[1] = frame.flags;
+      putU32(out, 2, frame.epoch);
+      putF64(out, 6, frame.timestamp);
       out.set(frame.payload, UNRELIABLE_HEADER_BYTES);
       return out;
     }
     case FrameKind.Ack: {
-      const out = new Uint8Array(9 + (frame.auth?.length ?? 0));
-      const v = new DataView(out.buffer);
-      v.setUint8(0, head(frame.kind));
-      v.setUint32(1, frame.epoch);
-      v.setUint32(5, frame.ack);
+      const out = alloc(9 + (frame.auth?.length ?? 0));
+      out[0] = head(frame.kind);
+      putU32(out, 1, frame.epoch);
+      putU32(out, 5, frame.ack);
       if (frame.auth) out.set(frame.auth, 9);
       return out;
     }
     case FrameKind.Nack: {
-      const out = new Uint8Array(10);
-      const v = new DataView(out.buffer);
-      v.setUint8(0, head(frame.kind));
-      v.setUint32(1, frame.epoch);
-      v.setUint32(5, frame.seq);
-      v.setUint8(9, frame.reason);
+      const out = alloc(10);
+      out[0] = head(frame.kind);
+      putU32(out, 1, frame.epoch);
+      putU32(out, 5, frame.seq);
+      out[9] = frame.reason;
       return out;
     }
     case FrameKind.Ping:
     case FrameKind.Pong: {
-      const out = new Uint8Array(13);
-      const v = new DataView(out.buffer);
-      v.setUint8(0, head(frame.kind));
-      v.setUint32(1, frame.nonce);
-      v.setFloat64(5, frame.timestamp);
+      const out = alloc(13);
+      out[0] = head(frame.kind);
+      putU32(out, 1, frame.nonce);
+      putF64(out, 5, frame.timestamp);
       return out;
     }
   }
@@ -175,8 +196,7 @@ function bad(message: string): RtcAgentError {
 /** Decodes one frame from untrusted bytes; throws RtcAgentError(PROTOCOL) naming the problem. */
 export function decodeFrame(bytes: Uint8Array): Frame {
   if (bytes.length < 1) throw bad('empty');
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const first = v.getUint8(0);
+  const first = bytes[0] as number;
   const version = first >> 4;
   const kind = first & 0x0f;
   if (version !== FRAME_VERSION) throw bad(`version ${version} (this agent speaks ${FRAME_VERSION})`);
@@ -188,29 +208,29 @@ export function decodeFrame(bytes: Uint8Array): Frame {
       need(DATA_HEADER_BYTES);
       return {
         kind,
-        flags: v.getUint8(1),
-        epoch: v.getUint32(2),
-        seq: v.getUint32(6),
-        ack: v.getUint32(10),
-        timestamp: v.getFloat64(14),
+        flags: bytes[1] as number,
+        epoch: getU32(bytes, 2),
+        seq: getU32(bytes, 6),
+        ack: getU32(bytes, 10),
+        timestamp: getF64(bytes, 14),
         payload: bytes.subarray(DATA_HEADER_BYTES),
       };
     case FrameKind.Unreliable:
       need(UNRELIABLE_HEADER_BYTES);
-      return { kind, flags: v.getUint8(1), epoch: v.getUint32(2), timestamp: v.getFloat64(6), payload: bytes.subarray(UNRELIABLE_HEADER_BYTES) };
+      return { kind, flags: bytes[1] as number, epoch: getU32(bytes, 2), timestamp: getF64(bytes, 6), payload: bytes.subarray(UNRELIABLE_HEADER_BYTES) };
     case FrameKind.Ack: {
       need(9);
-      const ack: AckFrame = { kind, epoch: v.getUint32(1), ack: v.getUint32(5) };
+      const ack: AckFrame = { kind, epoch: getU32(bytes, 1), ack: getU32(bytes, 5) };
       if (bytes.length > 9) ack.auth = bytes.subarray(9);
       return ack;
     }
     case FrameKind.Nack:
       need(10);
-      return { kind, epoch: v.getUint32(1), seq: v.getUint32(5), reason: v.getUint8(9) };
+      return { kind, epoch: getU32(bytes, 1), seq: getU32(bytes, 5), reason: bytes[9] as number };
     case FrameKind.Ping:
     case FrameKind.Pong:
       need(13);
-      return { kind, nonce: v.getUint32(1), timestamp: v.getFloat64(5) };
+      return { kind, nonce: getU32(bytes, 1), timestamp: getF64(bytes, 5) };
     default:
       throw bad(`unknown kind ${kind}`);
   }
@@ -224,10 +244,9 @@ export function encodeBundle(frames: readonly Uint8Array[]): Uint8Array {
   let size = 0;
   for (const f of frames) size += 4 + f.length;
   const out = new Uint8Array(size);
-  const v = new DataView(out.buffer);
   let at = 0;
   for (const f of frames) {
-    v.setUint32(at, f.length);
+    putU32(out, at, f.length);
     out.set(f, at + 4);
     at += 4 + f.length;
   }
@@ -235,12 +254,11 @@ export function encodeBundle(frames: readonly Uint8Array[]): Uint8Array {
 }
 
 export function decodeBundle(bytes: Uint8Array): Uint8Array[] {
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const frames: Uint8Array[] = [];
   let at = 0;
   while (at < bytes.length) {
     if (at + 4 > bytes.length) throw bad('truncated bundle length');
-    const len = v.getUint32(at);
+    const len = getU32(bytes, at);
     if (at + 4 + len > bytes.length) throw bad(`bundle entry of ${len} bytes overruns the bundle`);
     frames.push(bytes.subarray(at + 4, at + 4 + len));
     at += 4 + len;

@@ -34,7 +34,7 @@ import {
 } from '../../src/engine/crypto/index.js';
 import { sha256 } from '../../src/engine/crypto/subtle.js';
 import { ErrorCode, RtcAgentError } from '../../src/errors.js';
-import { FrameFlag, FrameKind, decodeFrame, encodeFrame, type DataFrame, type UnreliableFrame } from '../../src/protocol/frames.js';
+import { DATA_HEADER_BYTES, FrameFlag, FrameKind, decodeFrame, encodeFrame, writeDataHeader, type DataFrame, type UnreliableFrame } from '../../src/protocol/frames.js';
 
 const ROOM = 'lobby';
 const enc = new TextEncoder();
@@ -128,6 +128,23 @@ export function e2eeSuite(aead: Aead, scrypt: ScryptFunction): void {
         const h2 = { ...h, seq: 2 };
         expect((await ba.openData({ ...h2, payload: await ab.sealData(h2, new Uint8Array(0)) })).length).toBe(0);
       }
+    });
+
+    it('sealDataFrame seals into a whole DATA frame: room for the header, then a payload openData opens', async () => {
+      const a = await agent('peer-a');
+      const b = await agent('peer-b');
+      const [ab, ba] = [await cipher(a, b), await cipher(b, a)];
+      const h = { flags: FrameFlag.Encrypted | FrameFlag.Text, epoch: 77, seq: 5, timestamp: 1_733_000_000_123 };
+      const plain = new TextEncoder().encode('straight into the frame');
+      const frame = await ab.sealDataFrame(h, plain);
+      expect(Array.from(frame.subarray(0, DATA_HEADER_BYTES))).toEqual(new Array(DATA_HEADER_BYTES).fill(0));
+      expect(frame.length).toBe(DATA_HEADER_BYTES + plain.length + DATA_SEAL_OVERHEAD_BYTES);
+      writeDataHeader(frame, { ...h, ack: 3 });
+      const decoded = decodeFrame(frame) as DataFrame;
+      expect(decoded).toMatchObject({ kind: FrameKind.Data, ...h, ack: 3 });
+      expect(new TextDecoder().decode(await ba.openData(decoded))).toBe('straight into the frame');
+      // One nonce space for both calls: the seq it used cannot be sealed again.
+      expect(() => ab.sealData(h, plain)).toThrow(expect.objectContaining({ code: ErrorCode.INTERNAL }));
     });
 
     it('adds exactly the documented overhead', async () => {

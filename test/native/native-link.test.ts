@@ -88,6 +88,15 @@ describe('NativeLink (real node-datachannel, loopback)', () => {
     expect(['host', 'prflx']).toContain(stats.remoteCandidateType);
   });
 
+  it('sends only the bytes of a Uint8Array view, not the rest of its ArrayBuffer (frames are cut from a slab)', async () => {
+    const { offerer, answerer } = await usePair();
+    const slab = new Uint8Array(64).fill(0xee);
+    const views = [slab.subarray(8, 8 + 13).fill(1), slab.subarray(24, 24 + 30).fill(2), slab.subarray(63, 64).fill(3)];
+    const received = collect(answerer, 'reliable', views.length);
+    for (const v of views) offerer.send('reliable', v);
+    expect((await received).map((d) => Array.from(d))).toEqual(views.map((v) => Array.from(v)));
+  });
+
   it('queues remote candidates that arrive before the description (no abort)', async () => {
     const offerer = useLink('offerer');
     const answerer = useLink('answerer');

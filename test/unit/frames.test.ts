@@ -17,6 +17,8 @@ import {
   decodeFrame,
   encodeBundle,
   encodeFrame,
+  encodeFrameWith,
+  writeDataHeader,
   type AckFrame,
   type DataFrame,
   type Frame,
@@ -194,6 +196,21 @@ describe('DATA frame wire layout', () => {
   it('encodes to exactly the documented bytes', () => {
     expect(DATA_HEADER_BYTES).toBe(22);
     expect(Array.from(encodeFrame(frame))).toEqual(Array.from(expected));
+  });
+
+  it('writeDataHeader lays the same header over a payload already in place', () => {
+    const out = new Uint8Array(DATA_HEADER_BYTES + 4);
+    out.set(frame.payload, DATA_HEADER_BYTES);
+    writeDataHeader(out, frame);
+    expect(Array.from(out)).toEqual(Array.from(expected));
+  });
+
+  it("encodeFrameWith writes into the allocator's bytes and nowhere else", () => {
+    const slab = new Uint8Array(64).fill(0xaa);
+    const out = encodeFrameWith(frame, (n) => slab.subarray(8, 8 + n));
+    expect(out.byteOffset).toBe(8);
+    expect(Array.from(out)).toEqual(Array.from(expected));
+    expect(slab.subarray(0, 8).every((b) => b === 0xaa) && slab.subarray(8 + expected.length).every((b) => b === 0xaa)).toBe(true);
   });
 
   it('decodes the documented bytes', () => {

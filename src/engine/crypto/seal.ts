@@ -31,6 +31,7 @@
  * Promise that rejects.
  */
 import { ErrorCode, RtcAgentError } from '../../errors.js';
+import { getU32, putF64, putU32 } from '../../protocol/big-endian.js';
 import { FrameFlag, FrameKind, type DataFrame, type UnreliableFrame } from '../../protocol/frames.js';
 import { bytesEqual } from '../bytes.js';
 import { isPromise, type MaybePromise } from '../maybe-promise.js';
@@ -72,21 +73,8 @@ function u32(n: number, what: string): number {
   return n;
 }
 
-// Every frame's nonce, prefix and AAD are written byte by byte into small fresh arrays: a DataView
-// over one (`.buffer`) moves V8's on-heap typed array off the heap, an ArrayBuffer per frame that
-// showed up as GC time in the E2EE throughput bench. The f64 timestamp goes through one scratch.
-const F64 = new DataView(new ArrayBuffer(8));
-
-function putU32(out: Uint8Array, at: number, n: number): void {
-  out[at] = n >>> 24;
-  out[at + 1] = (n >>> 16) & 0xff;
-  out[at + 2] = (n >>> 8) & 0xff;
-  out[at + 3] = n & 0xff;
-}
-
-function getU32(bytes: Uint8Array, at: number): number {
-  return ((bytes[at] as number) * 2 ** 24 + (((bytes[at + 1] as number) << 16) | ((bytes[at + 2] as number) << 8) | (bytes[at + 3] as number)));
-}
+// Every frame's nonce, prefix and AAD are written byte by byte (protocol/big-endian.ts): a
+// DataView over a small fresh array moved it off V8's heap, an ArrayBuffer per frame.
 
 function writeCounter(out: Uint8Array, at: number, counter: number): void {
   if (!Number.isSafeInteger(counter) || counter < 0) throw new RtcAgentError(ErrorCode.INTERNAL, `unreliable counter ${counter} out of range`);
@@ -130,8 +118,7 @@ function aadFor(target: SealTarget, prefix: Uint8Array, ids: Uint8Array, extra: 
   out[at + 1] = target.header.flags & 0xff;
   putU32(out, at + 2, u32(target.header.epoch, 'epoch'));
   putU32(out, at + 6, target.kind === FrameKind.Data ? u32(target.header.seq, 'seq') : 0);
-  F64.setFloat64(0, target.header.timestamp);
-  for (let i = 0; i < 8; i++) out[at + 10 + i] = F64.getUint8(i);
+  putF64(out, at + 10, target.header.timestamp);
   at += HEADER_AAD_BYTES;
   out.set(ids, at);
   at += ids.length;
@@ -143,14 +130,17 @@ function aadFor(target: SealTarget, prefix: Uint8Array, ids: Uint8Array, extra: 
 /**
  * Seals `plaintext` for the peer of `keys` (self -> peer direction). The caller guarantees the
  * nonce is fresh (PeerCipher does); the header's flags must include FrameFlag.Encrypted.
+ * `headroom` bytes (zeros) come first in the result, for the caller's frame header: the sealed
+ * payload is then written straight into the frame, not copied into it afterwards.
  * Throws INTERNAL for a bad header; returns what the AEAD returns.
  */
-export function sealPayload(keys: PairKeys, target: SealTarget, plaintext: Uint8Array, extraAad?: Uint8Array): MaybePromise<Uint8Array> {
+export function sealPayload(keys: PairKeys, target: SealTarget, plaintext: Uint8Array, extraAad?: Uint8Array, headroom = 0): MaybePromise<Uint8Array> {
   if ((target.header.flags & FrameFlag.Encrypted) === 0) {
     throw new RtcAgentError(ErrorCode.INTERNAL, 'sealing a frame whose flags lack FrameFlag.Encrypted');
   }
   const unreliable = target.kind === FrameKind.Unreliable;
-  const prefix = new Uint8Array(PREFIX_BYTES + (unreliable ? COUNTER_BYTES : 0));
+  const front = new Uint8Array(headroom + PREFIX_BYTES + (unreliable ? COUNTER_BYTES : 0));
+  const prefix = headroom === 0 ? front : front.subarray(headroom);
   prefix[0] = SEAL_VERSION;
   prefix.set(keys.peerHint, 1);
   prefix.set(keys.pairCheck, 1 + CHECK_BYTES);
@@ -158,7 +148,7 @@ export function sealPayload(keys: PairKeys, target: SealTarget, plaintext: Uint8
   if (unreliable) writeCounter(prefix, PREFIX_BYTES, target.counter);
   const nonce = nonceFor(target);
   const aad = aadFor(target, prefix, keys.sendIds, extraAad);
-  return keys.aead.seal(keys.send.key, nonce, aad, plaintext, prefix);
+  return keys.aead.seal(keys.send.key, nonce, aad, plaintext, front);
 }
 
 /** What an UNRELIABLE sealed payload says its counter is (before authentication: untrusted). */
