@@ -42,6 +42,8 @@ export interface InboundHost {
 export class PeerInbound {
   private framesSinceAck = 0;
   private ackTimer: ReturnType<typeof setTimeout> | null = null;
+  /** When the oldest DATA frame not yet answered by an ack arrived (ms); null: none owed. */
+  private ackOwedSince: number | null = null;
   /** Sealed DATA frames being opened asynchronously: later ones wait, to reach the reliable layer in order. */
   private openChain: Promise<void> | null = null;
   private rtt: number | undefined;
@@ -71,10 +73,10 @@ export class PeerInbound {
     if (this.e2ee.enabled || !this.receiver.ackDue) return;
     this.receiver.markAcked();
     // The pending ACK would only repeat what that DATA said: a request/response exchange then
-    // costs no ACK frame and no timer per message.
+    // costs no ACK frame per message. The timer is left to run and finds nothing owed: clearing
+    // and re-arming it for every message cost more than the rest of the ack logic.
     this.framesSinceAck = 0;
-    if (this.ackTimer) clearTimeout(this.ackTimer);
-    this.ackTimer = null;
+    this.ackOwedSince = null;
   }
 
   /** A relayed bundle of frames from the hub. */
@@ -190,6 +192,10 @@ export class PeerInbound {
       this.assembler.reset();
       this.log.info('peer restarted its sequence (new epoch)');
     }
+    // Owed before delivery, so that a reply sent from the message handler settles it by piggyback;
+    // owed even for a duplicate: the peer resent because our ack was lost, and a new one heals it.
+    this.framesSinceAck++;
+    this.ackOwedSince ??= Date.now();
     for (const f of deliver) {
       let message: AssembledMessage | undefined;
       try {
@@ -200,18 +206,30 @@ export class PeerInbound {
       }
       if (message) this.emitMessage(message, path, true);
     }
-    this.framesSinceAck++;
+    if (this.ackOwedSince === null || !this.host.live()) return;
     if (this.framesSinceAck >= ACK_EVERY_FRAMES) this.sendAck();
-    else if (!this.ackTimer) {
-      this.ackTimer = setTimeout(() => this.sendAck(), DEFAULT_ACK_DELAY_MS);
-      unref(this.ackTimer);
-    }
+    else if (!this.ackTimer) this.armAckTimer(DEFAULT_ACK_DELAY_MS);
+  }
+
+  private armAckTimer(ms: number): void {
+    this.ackTimer = setTimeout(() => this.onAckTimer(), ms);
+    unref(this.ackTimer);
+  }
+
+  /** The delayed ACK: sent unless a piggybacked ack said it meanwhile; waits again for a younger debt. */
+  private onAckTimer(): void {
+    this.ackTimer = null;
+    if (this.ackOwedSince === null || !this.host.live()) return;
+    const left = this.ackOwedSince + DEFAULT_ACK_DELAY_MS - Date.now();
+    if (left > 1) this.armAckTimer(left);
+    else this.sendAck();
   }
 
   private sendAck(): void {
     if (this.ackTimer) clearTimeout(this.ackTimer);
     this.ackTimer = null;
     this.framesSinceAck = 0;
+    this.ackOwedSince = null;
     const epoch = this.receiver.peerEpoch;
     if (epoch === undefined || !this.host.live()) return;
     // Acks are tiny and idempotent: send them even when nothing new, it heals a lost one.
