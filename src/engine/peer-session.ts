@@ -24,6 +24,7 @@ import type { EngineLogger } from './log.js';
 import { NACK_MEANING, PeerE2ee, isPromise, type FrameCipher, type RoomE2ee } from './peer-e2ee.js';
 import { PeerInbound } from './peer-inbound.js';
 import { P2PNegotiator } from './p2p-negotiator.js';
+import { BufferedBound } from './buffered-bound.js';
 import type { LinkChannel, PeerLinkFactory } from './peer-link.js';
 import { p2pView, type P2PState, type PeerPath } from './peer-path.js';
 import { MessageAssembler, ReliableReceiver, ReliableSender, chunk, type Unacked } from './reliable.js';
@@ -287,6 +288,7 @@ export class PeerSession {
     if (link) {
       try {
         link.send(channel, bytes);
+        if (channel === 'reliable') this.buffered.sent(link, bytes.length);
         return true;
       } catch (err) {
         this.log.debug({ err: (err as Error).message }, 'p2p send failed');
@@ -452,13 +454,10 @@ export class PeerSession {
   /** The P2P channel has more queued than it should (it wakes writers on bufferedLow). */
   private p2pCongested(): boolean {
     const link = this.p2p.openLink;
-    if (!link) return false;
-    try {
-      return link.bufferedAmount('reliable') > DEFAULT_P2P_BUFFERED_HIGH_BYTES;
-    } catch {
-      return false;
-    }
+    return link !== undefined && this.buffered.above(link, DEFAULT_P2P_BUFFERED_HIGH_BYTES);
   }
+
+  private readonly buffered = new BufferedBound();
 
   /** Resolves when everything sent so far has been acknowledged (or the timeout passes). */
   async flush(timeoutMs: number): Promise<boolean> {
