@@ -69,13 +69,13 @@ function paramsFor(quick: boolean): PairParams {
   return quick
     ? {
         throughput: { warmupMs: 300, measureMs: 1_000, drainMs: 15_000, rounds: 1, payloadBytes: 16 * 1024 },
-        rtt: { warmup: 100, samples: 500, rounds: 1, payloadBytes: 64 },
+        rtt: { warmup: 100, firstWarmup: 300, samples: 500, rounds: 1, payloadBytes: 64 },
         file: { bytes: 16 * 1024 * 1024, rounds: 1, timeoutMs: 60_000 },
       }
     : {
         throughput: { warmupMs: 500, measureMs: 2_500, drainMs: 15_000, rounds: 5, payloadBytes: 16 * 1024 },
         // 2 interleaved rounds of 1000 = 2000 round trips per subject, each round after its own warm-up.
-        rtt: { warmup: 200, samples: 1_000, rounds: 2, payloadBytes: 64 },
+        rtt: { warmup: 200, firstWarmup: 2_000, samples: 1_000, rounds: 2, payloadBytes: 64 },
         file: { bytes: 64 * 1024 * 1024, rounds: 3, timeoutMs: 120_000 },
       };
 }
@@ -158,7 +158,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     `Worker processes: both peers of every subject (raw-nd and agents alike) run in one worker process per build, so on ${os.cpus().length} cores they share one event loop and compete for CPU with each other (and, for agent-relay, with the hub child). "peers CPU µs/msg" is the cost of both ends per message, independent of pacing. "JS thread" is the worker's main thread (/proc/<pid>/task): at ~100% the shared event loop is the limit; the rest is libdatachannel's native threads (SCTP/DTLS/ICE).`,
     `Throughput: the sender never stops during the measured window (${p.throughput.warmupMs} ms warm-up, then ${p.throughput.measureMs} ms counted at the receiver); median of ${p.throughput.rounds} interleaved round(s); every sent message is checked to arrive. MB/s = 10^6 payload bytes.`,
     `Agent messages of 16384 B fit one ${frame.chunkBytes / 1024} KiB frame (${frame.dataHeaderBytes} B header, + ${frame.sealOverheadBytes} B GCM prefix/tag with E2EE); p2p-throughput-1frame sends ${oneFrameBytes} B messages (the most one frame carries even with E2EE).`,
-    `RTT: A sends ${p.rtt.payloadBytes} B, B's message handler sends it back, A times it (performance.now), ${p.rtt.rounds} round(s) × ${p.rtt.samples} after ${p.rtt.warmup} warm-up each. Agent RTT includes await room.send and the reliable layer (acks ride on the echo).`,
+    `RTT: A sends ${p.rtt.payloadBytes} B, B's message handler sends it back, A times it (performance.now), ${p.rtt.rounds} round(s) × ${p.rtt.samples} after ${p.rtt.warmup} warm-up each (${p.rtt.firstWarmup ?? p.rtt.warmup} before a subject's first round). Agent RTT includes await room.send and the reliable layer (acks ride on the echo).`,
     `File: ${p.file.bytes / 1024 / 1024} MiB random temp file, room.sendFile(file, { to }) timed from the call to its resolution (B confirms after verifying SHA-256; B's file-received hash is checked too), ${p.file.rounds} round(s), median. agent-relay: both agents tryNative: false.`,
     'Hub: rtc-agent hub of the same build in a child process (bench/servers/hub-server.ts, rate limit lifted, 64 KiB max message); all its agents use it for signaling; only agent-relay carries data through it. ICE on 127.0.0.1 only, no STUN.',
   );

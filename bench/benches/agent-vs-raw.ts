@@ -31,12 +31,12 @@ function params(quick: boolean): PairParams {
   return quick
     ? {
         throughput: { warmupMs: 300, measureMs: 1_000, drainMs: 15_000, rounds: 1, payloadBytes: 16 * 1024 },
-        rtt: { warmup: 100, samples: 500, rounds: 1, payloadBytes: 64 },
+        rtt: { warmup: 100, firstWarmup: 300, samples: 500, rounds: 1, payloadBytes: 64 },
         file: { bytes: 0, rounds: 0, timeoutMs: 0 },
       }
     : {
         throughput: { warmupMs: 500, measureMs: 2_500, drainMs: 15_000, rounds: 5, payloadBytes: 16 * 1024 },
-        rtt: { warmup: 200, samples: 1_000, rounds: 3, payloadBytes: 64 },
+        rtt: { warmup: 200, firstWarmup: 2_000, samples: 1_000, rounds: 3, payloadBytes: 64 },
         file: { bytes: 0, rounds: 0, timeoutMs: 0 },
       };
 }
@@ -84,7 +84,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
   for (const f of pr.failures) notes.push(`FAILED ${f.scenario}/${f.subject}: ${f.error}`);
   notes.push(
     ...SUBJECTS.map((s) => `${s.name}: ${s.label}.`),
-    `RTT: ${p.rtt.rounds} interleaved round(s) × ${p.rtt.samples} round trips after ${p.rtt.warmup} warm-up each; the unreliable ping carries its number, a ping without its echo within 500 ms counts as lost (not as a sample). Agent reliable RTT includes await room.send and the reliable layer.`,
+    `RTT: ${p.rtt.rounds} interleaved round(s) × ${p.rtt.samples} round trips after ${p.rtt.warmup} warm-up each (${p.rtt.firstWarmup ?? p.rtt.warmup} before a subject's first round); the unreliable ping carries its number, a ping without its echo within 500 ms counts as lost (not as a sample). Agent reliable RTT includes await room.send and the reliable layer.`,
     `Throughput: ${p.throughput.warmupMs} ms warm-up, ${p.throughput.measureMs} ms counted at the receiver, median of ${p.throughput.rounds} interleaved round(s), every message checked to arrive. Agent 64 KiB messages are chunked into frames; the relay carries frames as bytes over the SignalR MessagePack hub protocol (the agents' default; bench msgpack-relay compares JSON).`,
     'Both peers of each pair share the worker process (one event loop, 2 cores on this machine), as raw-nd does.',
   );

@@ -85,7 +85,8 @@ async function agentSetup(a: Agent, b: Agent, room: string): Promise<Setup> {
 }
 
 async function run(ctx: BenchContext): Promise<BenchResult> {
-  const setups = ctx.quick ? 20 : 500;
+  // The target is "999 of 1,000 within 1 s": a thousand, so one slow setup shows as what it is.
+  const setups = ctx.quick ? 20 : 1_000;
   const dist = await loadDist();
   const status = await dist.native.acquireNative();
   if (!status.available) throw new Error(`node-datachannel unavailable: ${status.reason}`);
