@@ -40,25 +40,8 @@ export const DEFAULT_P2P_RESEND_MS = 5_000;
 /**
  * ICE connected, but the link not open this long after: DTLS or SCTP is stuck, and a fresh
  * connection is tried at once. Both take ~5 ms on loopback and ~1.5 s on a 300 ms-RTT path.
- * The most the bound is; see {@link p2pSetupStallMs}.
  */
 export const DEFAULT_P2P_SETUP_STALL_MS = 2_000;
-/**
- * The least it is: a stuck DTLS handshake waits for OpenSSL's first retransmit at 1 s
- * (native-notes.md, "DTLS role and the 1 s setup"), and this bound exists to beat it.
- */
-export const MIN_P2P_SETUP_STALL_MS = 300;
-/**
- * In between, this many times what ICE took: DTLS and SCTP need about three round trips where
- * ICE needed one or two, and a loaded machine slows both alike — so a slow path or a busy CPU gets
- * a long bound, an idle LAN a short one.
- */
-export const P2P_SETUP_STALL_PER_ICE = 10;
-
-/** How long DTLS and SCTP may take once ICE connected, for an ICE phase that took `iceMs`. */
-export function p2pSetupStallMs(iceMs: number): number {
-  return Math.min(DEFAULT_P2P_SETUP_STALL_MS, Math.max(MIN_P2P_SETUP_STALL_MS, P2P_SETUP_STALL_PER_ICE * iceMs));
-}
 /** Handshakes failed after ICE connected that are retried at once (then the backoff applies). */
 export const P2P_FAST_RETRIES = 2;
 

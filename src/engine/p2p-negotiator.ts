@@ -6,7 +6,7 @@
  */
 import type { IceServer, SignalPayload } from '../protocol/room-contract.js';
 import { randomId } from './bytes.js';
-import { DEFAULT_P2P_RETRY_BASE_MS, DEFAULT_P2P_RETRY_MAX_MS, P2P_FAST_RETRIES, p2pSetupStallMs } from './constants.js';
+import { DEFAULT_P2P_RETRY_BASE_MS, DEFAULT_P2P_RETRY_MAX_MS, DEFAULT_P2P_SETUP_STALL_MS, P2P_FAST_RETRIES } from './constants.js';
 import type { EngineLogger } from './log.js';
 import type { LinkChannel, PeerLink, PeerLinkFactory } from './peer-link.js';
 import type { P2PState } from './peer-path.js';
@@ -89,7 +89,6 @@ export class P2PNegotiator {
       return;
     }
     const current = (): boolean => this.link === link;
-    const startedAt = Date.now();
     let iceUp = false;
     let stall: ReturnType<typeof setTimeout> | undefined;
     link.on('signal', (signal) => {
@@ -100,10 +99,9 @@ export class P2PNegotiator {
       iceUp = true;
       // The peer is reachable: what is left (DTLS, SCTP) takes milliseconds here and ~1.5 s on a
       // 300 ms-RTT path. Past the bound the handshake is stuck; a fresh connection is faster.
-      const boundMs = p2pSetupStallMs(Date.now() - startedAt);
       stall = setTimeout(() => {
-        if (current() && this.stateValue.kind === 'connecting') link.close(`ICE connected but DTLS/SCTP not done within ${boundMs} ms`);
-      }, boundMs);
+        if (current() && this.stateValue.kind === 'connecting') link.close(`ICE connected but DTLS/SCTP not done within ${DEFAULT_P2P_SETUP_STALL_MS} ms`);
+      }, DEFAULT_P2P_SETUP_STALL_MS);
       unref(stall);
     });
     link.on('open', () => {

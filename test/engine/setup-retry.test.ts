@@ -1,12 +1,12 @@
 /**
  * Setup that never stalls: a handshake that fails after ICE connected (libdatachannel fails about 1
  * DTLS handshake in 100-300 under load) is retried at once on a fresh connection, not after the
- * 1 s backoff; one that ICE connected but that does not open within its stall bound (p2pSetupStallMs) is
+ * 1 s backoff; one that ICE connected but that does not open within DEFAULT_P2P_SETUP_STALL_MS is
  * given up and retried at once; an answerer that alone saw the failure names the negotiation, so
  * the offerer drops it even while it still looks like it is connecting.
  */
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_P2P_SETUP_STALL_MS, MIN_P2P_SETUP_STALL_MS, P2P_FAST_RETRIES, P2P_SETUP_STALL_PER_ICE, p2pSetupStallMs } from '../../src/engine/constants.js';
+import { DEFAULT_P2P_SETUP_STALL_MS, P2P_FAST_RETRIES } from '../../src/engine/constants.js';
 import { engineWorld, type EngineWorld, type TestAgent } from './support/world.js';
 
 async function negotiation(world: EngineWorld, offerer: TestAgent, count: number) {
@@ -46,19 +46,12 @@ describe('setup that never stalls', () => {
     expect(world.net.offeredBy(a.peerId)).toHaveLength(1);
   });
 
-  // The bound is P2P_SETUP_STALL_PER_ICE times what ICE took, within [MIN_P2P_SETUP_STALL_MS, DEFAULT_P2P_SETUP_STALL_MS].
-  it.each([
-    [0, MIN_P2P_SETUP_STALL_MS],
-    [150, 150 * P2P_SETUP_STALL_PER_ICE],
-    [1_000, DEFAULT_P2P_SETUP_STALL_MS],
-  ])('a handshake stuck after ICE connected (ICE took %i ms) is given up after %i ms and retried at once', async (iceMs, boundMs) => {
-    expect(p2pSetupStallMs(iceMs)).toBe(boundMs);
+  it('a handshake stuck after ICE connected is given up after the stall bound and retried at once', async () => {
     const world = engineWorld();
     const [a, b] = await world.joined({ peerId: 'a-offerer' }, { peerId: 'b-answerer' });
     const stuck = await negotiation(world, a, 1);
-    await world.advance(iceMs);
     stuck.iceUp();
-    await world.advance(boundMs - 1);
+    await world.advance(DEFAULT_P2P_SETUP_STALL_MS - 1);
     expect(stuck.offerer!.state).toBe('connecting');
     await world.advance(1);
     await world.until(() => stuck.offerer!.state === 'closed', 'the stuck link to be given up');
