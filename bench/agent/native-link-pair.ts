@@ -65,3 +65,52 @@ export async function nativeLinkSetup(
     answerer.close();
   }
 }
+
+/**
+ * `pairs` NativeLink pairs in this process set up all at once and kept open until the last one is:
+ * the floor under a mesh of n agents (n(n-1)/2 pairs) on this machine — the same links and
+ * handshakes, with no hub, no signalling latency and no agent processes. Failed pairs are not
+ * retried (counted instead).
+ */
+export async function nativeLinkMesh(
+  mod: NativeLinkModule,
+  binding: AvailableNativeBinding,
+  log: Logger,
+  o: { pairs: number; timeoutMs: number },
+): Promise<{ ms: number | null; opened: number; failed: number }> {
+  const links: NativeLinkClass[] = [];
+  const make = (role: 'offerer' | 'answerer', sessionId: string): NativeLinkClass => {
+    const link = new mod.NativeLink({ binding, role, sessionId, iceServers: [], bindAddress: '127.0.0.1', iceTransportPolicy: 'all', answerAsDtlsServer: true, log });
+    links.push(link);
+    return link;
+  };
+  let opened = 0;
+  let failed = 0;
+  const t0 = performance.now();
+  const setups = Array.from({ length: o.pairs }, (_, i) => {
+    const offerer = make('offerer', `floor-${i}`);
+    const answerer = make('answerer', `floor-${i}`);
+    offerer.on('signal', (s) => setImmediate(() => answerer.handleSignal(s)));
+    answerer.on('signal', (s) => setImmediate(() => offerer.handleSignal(s)));
+    const open = (link: NativeLinkClass): Promise<void> =>
+      new Promise((resolve, reject) => {
+        link.once('open', () => resolve());
+        link.once('close', (reason) => reject(new Error(reason)));
+      });
+    const both = Promise.all([open(offerer), open(answerer)]).then(
+      () => void opened++,
+      () => void failed++,
+    );
+    answerer.start();
+    offerer.start();
+    return both;
+  });
+  try {
+    await withTimeout(Promise.all(setups), o.timeoutMs, `${o.pairs} link setups`);
+    return { ms: failed === 0 ? performance.now() - t0 : null, opened, failed };
+  } catch {
+    return { ms: null, opened, failed: o.pairs - opened };
+  } finally {
+    for (const link of links) link.close();
+  }
+}

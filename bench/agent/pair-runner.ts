@@ -47,9 +47,9 @@ export interface PairScenario {
 export interface PairParams {
   throughput: { warmupMs: number; measureMs: number; drainMs: number; rounds: number; payloadBytes: number };
   /**
-   * `firstWarmup`: round trips before a subject's first round instead of `warmup` (V8 optimises the
-   * agent's longer per-message path later than a bare channel's: with 200, the first round's JIT
-   * showed as half of the agent's slow round trips).
+   * `firstWarmup`: round trips before a subject's first round instead of `warmup`. The worker is
+   * fresh then (V8's young generation still small, the code not optimised): with 200, and still
+   * with 2000, round 1 of every subject, the bare channel's too, held half of its slow round trips.
    */
   rtt: { warmup: number; firstWarmup?: number; samples: number; rounds: number; payloadBytes: number };
   file: { bytes: number; rounds: number; timeoutMs: number };

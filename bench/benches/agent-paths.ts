@@ -75,7 +75,7 @@ function paramsFor(quick: boolean): PairParams {
     : {
         throughput: { warmupMs: 500, measureMs: 2_500, drainMs: 15_000, rounds: 5, payloadBytes: 16 * 1024 },
         // 2 interleaved rounds of 1000 = 2000 round trips per subject, each round after its own warm-up.
-        rtt: { warmup: 200, firstWarmup: 2_000, samples: 1_000, rounds: 2, payloadBytes: 64 },
+        rtt: { warmup: 200, firstWarmup: 10_000, samples: 1_000, rounds: 2, payloadBytes: 64 },
         file: { bytes: 64 * 1024 * 1024, rounds: 3, timeoutMs: 120_000 },
       };
 }

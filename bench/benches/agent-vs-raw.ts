@@ -36,7 +36,7 @@ function params(quick: boolean): PairParams {
       }
     : {
         throughput: { warmupMs: 500, measureMs: 2_500, drainMs: 15_000, rounds: 5, payloadBytes: 16 * 1024 },
-        rtt: { warmup: 200, firstWarmup: 2_000, samples: 1_000, rounds: 3, payloadBytes: 64 },
+        rtt: { warmup: 200, firstWarmup: 10_000, samples: 1_000, rounds: 3, payloadBytes: 64 },
         file: { bytes: 0, rounds: 0, timeoutMs: 0 },
       };
 }

@@ -12,6 +12,8 @@ import { machineBusyMs } from '../lib/cpu.js';
 import { round, summarize } from '../lib/stats.js';
 import type { BenchContext, BenchModule, BenchResult, ResultRow } from '../lib/types.js';
 import { startWorker, type WorkerHandle } from '../lib/worker.js';
+import { loadDist } from '../agent/dist.js';
+import { loadNativeLink, nativeLinkMesh } from '../agent/native-link-pair.js';
 
 const HUB_SERVER = fileURLToPath(new URL('../servers/hub-server.ts', import.meta.url));
 const MEMBER = fileURLToPath(new URL('../agent/mesh-member.ts', import.meta.url));
@@ -38,6 +40,8 @@ interface MeshRun {
   timeoutMs: number;
   stats: (MemberStats | null)[];
   otherPct: number | null;
+  /** The same n(n-1)/2 links set up at once in one process, no hub (bench/agent/native-link-pair.ts). */
+  floor?: { ms: number | null; opened: number; failed: number };
   error?: string;
 }
 
@@ -102,6 +106,11 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
   if (chosen.length === 0) throw new Error(`no scenario matches ${ctx.scenarios.join(', ')}; have ${sizes.map((n) => `mesh-${n}`).join(', ')}`);
   const runs: MeshRun[] = [];
   let hub: ServerChild | undefined;
+  const dist = await loadDist();
+  const status = await dist.native.acquireNative();
+  if (!status.available) throw new Error(`node-datachannel unavailable: ${status.reason}`);
+  const floorLinks = await loadNativeLink();
+  const floorLog = dist.api.silentLogger();
   try {
     hub = await startServerChild(HUB_SERVER, { args: ['--max-peers', '64'] });
     ctx.log(`hub: ${hub.url} (pid ${hub.pid})`);
@@ -113,9 +122,13 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
       runs.push(r);
       const last = Math.max(...r.meshedMs.map((x) => x ?? Number.NaN));
       ctx.log(`mesh-${n}: ${r.complete ? `complete after ${Math.round(last)} ms` : 'NOT complete'}`);
+      // The floor, with the members gone: the same links in this one process, no hub.
+      r.floor = await nativeLinkMesh(floorLinks, status, floorLog, { pairs: (n * (n - 1)) / 2, timeoutMs });
+      ctx.log(`mesh-${n} floor: ${r.floor.opened} NativeLink pairs open${r.floor.ms === null ? `, ${r.floor.failed} failed` : ` after ${Math.round(r.floor.ms)} ms`}`);
     }
   } finally {
     await hub?.stop();
+    dist.native.releaseNative();
   }
 
   const rows: ResultRow[] = [];
@@ -125,7 +138,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     unit,
     higherIsBetter,
     ...(informational ? { informational } : {}),
-    values: { agent: value === null || !Number.isFinite(value) ? null : value },
+    values: { agent: value === null || !Number.isFinite(value) ? null : value, 'links-floor': null },
   });
   for (const r of runs) {
     const id = `mesh-${r.members}`;
@@ -134,8 +147,10 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     const meshed = r.meshedMs.filter((x): x is number => x !== null);
     const seen = r.seenAllMs.filter((x): x is number => x !== null);
     const rss = r.stats.flatMap((s) => (s ? [s.rssBytes / 1024 / 1024] : []));
+    const formed = metric(id, 'every member on P2P to all (mesh formed)', 'ms', r.complete ? round(Math.max(...meshed), 1) : null);
+    formed.values['links-floor'] = r.floor?.ms == null ? null : round(r.floor.ms, 1);
     rows.push(
-      metric(id, 'every member on P2P to all (mesh formed)', 'ms', r.complete ? round(Math.max(...meshed), 1) : null),
+      formed,
       metric(id, 'median member on P2P to all', 'ms', meshed.length ? round(summarize(meshed).p50, 1) : null),
       metric(id, 'every member lists all others', 'ms', seen.length === r.members ? round(Math.max(...seen), 1) : null),
       metric(id, 'slowest join()', 'ms', r.joinedMs.length ? round(Math.max(...r.joinedMs), 1) : null),
@@ -149,21 +164,23 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
   const notes = [
     'agent: one agent per process (bench/agent/mesh-member.ts, dist/, loopback ICE, E2EE off), all on one hub (child process, --max-peers 64). Processes are started and connected first; then every member is told to join the same room at t0 (IPC, back to back), and reports with its own wall clock when it lists every other member and when all of them are on P2P.',
     `Each mesh has n(n-1)/2 links, so the offerers negotiate them all at once; bound per mesh: max(30 s, n² × 150 ms). A mesh not complete within it shows "—" and how many links came up.`,
+    'links-floor: after each mesh, the same n(n-1)/2 links as NativeLink pairs (the agent\'s link layer, answerer as DTLS server) set up all at once in the bench process and kept open until the last one is — no hub, signals on the next turn, no agent processes: what this machine needs for the handshakes alone. A pair that fails is not retried (the row then shows "—" and the note says how many).',
     `On this machine all n processes, the hub and the bench share ${os.cpus().length} cores: mesh-32 is 32 Node processes plus 496 PeerConnection pairs, so its time is mostly CPU contention. "machine busy" is the whole machine's CPU (members included) during formation.`,
   ];
   for (const r of runs) {
     const reasons: Record<string, number> = {};
     for (const st of r.stats) for (const [k, v] of Object.entries(st?.failureReasons ?? {})) reasons[k] = (reasons[k] ?? 0) + v;
     if (Object.keys(reasons).length) notes.push(`mesh-${r.members}: why P2P attempts failed (as the members saw it): ${JSON.stringify(reasons)}.`);
+    if (r.floor && r.floor.failed > 0) notes.push(`mesh-${r.members} links-floor: ${r.floor.failed} of ${(r.members * (r.members - 1)) / 2} NativeLink pairs did not open (${r.floor.opened} did).`);
     if (r.error) notes.push(`FAILED mesh-${r.members}: ${r.error}`);
     else if (!r.complete) notes.push(`mesh-${r.members}: not complete after ${r.timeoutMs / 1000} s (${r.meshedMs.filter((x) => x !== null).length}/${r.members} members had all peers on P2P).`);
   }
   return {
     name: 'mesh',
     title: 'Mesh formation: N agent processes join one room, time until every agent reports P2P to every other',
-    subjects: ['agent'],
-    baseline: 'agent',
-    ratios: [],
+    subjects: ['agent', 'links-floor'],
+    baseline: 'links-floor',
+    ratios: [{ of: 'agent', to: 'links-floor' }],
     rows,
     raw: { runs },
     notes,
