@@ -184,6 +184,6 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
 
 export const setupSuccessBench: BenchModule = {
   name: 'setup-success',
-  description: 'P2P setup success over 500 fresh setups (agent pairs via the hub, NativeLink pairs): retries, ICE/DTLS failures, slowest',
+  description: 'P2P setup success over 1000 fresh setups (20 with --quick) (agent pairs via the hub, NativeLink pairs): retries, ICE/DTLS failures, slowest',
   run,
 };
