@@ -19,6 +19,7 @@ import {
 import { ErrorCode, RtcAgentError } from '../errors.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, fetchBlockedReason } from '../signaling/hub-client.js';
 import { explainHubFailure } from './hub-diagnosis.js';
+import { deadline } from '../util/deadline.js';
 import { DEFAULT_FREEZE_KILL_MS, startFreezeWatchdog, type FreezeWatchdog } from '../node/freeze-watchdog.js';
 import { FLAG_OF_SETTING, settingsFromFlags, type AgentFlags } from './agent-flags.js';
 import type { CliContext } from './context.js';
@@ -87,15 +88,9 @@ export async function startAgent(
   const extra: Pick<AgentOptions, 'acceptFile' | 'signal'> = {};
   if (options.acceptFile) extra.acceptFile = options.acceptFile;
   // A command's own signal (SIGINT) would replace the client's connect timeout: keep both, so a
-  // hub that accepts and never answers is given up on, as without a signal. (A timer and a
-  // controller rather than AbortSignal.any: Node 20 may collect an any() of a timeout before it fires.)
-  const connecting = new AbortController();
-  const timer = setTimeout(() => connecting.abort(new Error('connect timeout')), DEFAULT_CONNECT_TIMEOUT_MS * settings.hubUrl.length);
-  const onAbort = (): void => connecting.abort(options.signal?.reason);
-  if (options.signal) {
-    extra.signal = connecting.signal;
-    options.signal.addEventListener('abort', onAbort, { once: true });
-  }
+  // hub that accepts and never answers is given up on, as without a signal.
+  const connecting = deadline(DEFAULT_CONNECT_TIMEOUT_MS * settings.hubUrl.length, options.signal);
+  if (options.signal) extra.signal = connecting.signal;
   try {
     const agent = await createAgent({ ...settings, ...extra, logger, env: {} });
     if (agent.native) watchForNativeFreeze();
@@ -104,8 +99,7 @@ export async function startAgent(
     if (options.signal?.aborted) throw err;
     throw await explainHubFailure(err, settings.hubUrl);
   } finally {
-    clearTimeout(timer);
-    options.signal?.removeEventListener('abort', onAbort);
+    connecting.dispose();
   }
 }
 

@@ -11,6 +11,7 @@ import * as signalR from '@microsoft/signalr';
 import { fromBase64, toBase64 } from '../engine/bytes.js';
 import { Emitter } from '../engine/emitter.js';
 import { delay } from './delay.js';
+import { deadline } from '../util/deadline.js';
 import type { EngineLogger } from '../engine/log.js';
 import type { RoomInbound, RoomSignaling, Signaling, SignalingEvents, SignalingState } from '../engine/signaling.js';
 import { ErrorCode, RtcAgentError } from '../errors.js';
@@ -261,13 +262,16 @@ export class HubClient extends Emitter<HubClientEvents> implements Signaling {
         const url = this.urls[index]!;
         this.log.debug({ hub: url, attempt: attempt + 1, of: max }, 'reconnecting to hub');
         let link: Link;
+        const bound = deadline(DEFAULT_CONNECT_TIMEOUT_MS, this.closeSignal.signal);
         try {
-          link = await this.startLink(index, AbortSignal.any([this.closeSignal.signal, AbortSignal.timeout(DEFAULT_CONNECT_TIMEOUT_MS)]));
+          link = await this.startLink(index, bound.signal);
         } catch (err) {
           if (this.closing) return;
           lastFailure = classifyHubError(err, url);
           this.log.info({ hub: url, attempt: attempt + 1, of: max, code: lastFailure.code, reason: lastFailure.message }, 'hub reconnect attempt failed');
           continue;
+        } finally {
+          bound.dispose();
         }
         this.adopt(link, lost.url);
         return;
@@ -346,10 +350,11 @@ export class HubClient extends Emitter<HubClientEvents> implements Signaling {
     const failures: HubFailure[] = [];
     for (let index = 0; index < this.urls.length; index++) {
       const last = index === this.urls.length - 1;
-      const own = AbortSignal.timeout(DEFAULT_CONNECT_TIMEOUT_MS);
+      // The last hub is bounded by the caller's signal alone when there is one.
+      const bound = deadline(last && signal ? undefined : DEFAULT_CONNECT_TIMEOUT_MS, signal);
       const url = this.urls[index]!;
       try {
-        const link = await this.startLink(index, last ? (signal ?? own) : signal ? AbortSignal.any([signal, own]) : own);
+        const link = await this.startLink(index, bound.signal);
         if (this.closing) throw new RtcAgentError(ErrorCode.CLOSED, 'hub client closed while connecting');
         this.link = link;
         this.setState('connected');
@@ -359,6 +364,8 @@ export class HubClient extends Emitter<HubClientEvents> implements Signaling {
         failures.push({ url, error });
         if (!last) this.log.info({ hub: url, code: error.code, reason: error.message }, 'hub did not accept the connection; trying the next');
         if (signal?.aborted || this.closing) break;
+      } finally {
+        bound.dispose();
       }
     }
     this.setState('disconnected');

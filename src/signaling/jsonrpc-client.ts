@@ -11,6 +11,7 @@
 import { fromBase64, toBase64 } from '../engine/bytes.js';
 import { Emitter } from '../engine/emitter.js';
 import { delay } from './delay.js';
+import { deadline } from '../util/deadline.js';
 import type { EngineLogger } from '../engine/log.js';
 import type { RoomInbound, RoomSignaling, Signaling, SignalingEvents, SignalingState } from '../engine/signaling.js';
 import { unref } from '../engine/timers.js';
@@ -164,10 +165,10 @@ export class JsonRpcClient extends Emitter<JsonRpcClientEvents> implements Signa
     const failures: HubFailure[] = [];
     for (let index = 0; index < this.urls.length; index++) {
       const last = index === this.urls.length - 1;
-      const own = AbortSignal.timeout(DEFAULT_RPC_CONNECT_TIMEOUT_MS);
-      const bound = AbortSignal.any([this.closeSignal.signal, last ? (signal ?? own) : signal ? AbortSignal.any([signal, own]) : own]);
+      // The last server is bounded by the caller's signal alone when there is one.
+      const bound = deadline(last && signal ? undefined : DEFAULT_RPC_CONNECT_TIMEOUT_MS, this.closeSignal.signal, signal);
       try {
-        const { link, extensions } = await this.start(index, bound);
+        const { link, extensions } = await this.start(index, bound.signal);
         if (this.closing) {
           link.close(RpcCloseCode.Normal, '', new RtcAgentError(ErrorCode.CLOSED, 'closed'));
           throw new RtcAgentError(ErrorCode.CLOSED, 'JSON-RPC client closed while connecting');
@@ -180,6 +181,8 @@ export class JsonRpcClient extends Emitter<JsonRpcClientEvents> implements Signa
         failures.push({ url: this.urls[index]!, error });
         if (!last) this.log.info({ hub: this.urls[index], code: error.code, reason: error.message }, 'JSON-RPC server did not accept the connection; trying the next');
         if (signal?.aborted || this.closing) break;
+      } finally {
+        bound.dispose();
       }
     }
     this.setState('disconnected');
@@ -244,13 +247,16 @@ export class JsonRpcClient extends Emitter<JsonRpcClientEvents> implements Signa
         const index = hubForAttempt(attempt, lost.index, this.urls.length);
         await delay(reconnectDelayMs(attempt, this.urls.length, this.options.reconnectIntervalMs), this.closeSignal.signal);
         let started;
+        const bound = deadline(DEFAULT_RPC_CONNECT_TIMEOUT_MS, this.closeSignal.signal);
         try {
-          started = await this.start(index, AbortSignal.any([this.closeSignal.signal, AbortSignal.timeout(DEFAULT_RPC_CONNECT_TIMEOUT_MS)]));
+          started = await this.start(index, bound.signal);
         } catch (err) {
           if (this.closing) return;
           lastFailure = err instanceof RtcAgentError ? err : new RtcAgentError(ErrorCode.HUB_UNREACHABLE, String(err));
           this.log.info({ hub: this.urls[index], attempt: attempt + 1, of: max, code: lastFailure.code, reason: lastFailure.message }, 'JSON-RPC reconnect attempt failed');
           continue;
+        } finally {
+          bound.dispose();
         }
         if (this.closing) {
           started.link.close(RpcCloseCode.Normal, '', new RtcAgentError(ErrorCode.CLOSED, 'closed'));
