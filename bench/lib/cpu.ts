@@ -3,7 +3,7 @@
  * was the bottleneck: with all clients in one process, a saturated client process means the
  * numbers measure the client library, not the server.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 
 /** Linux USER_HZ; 100 on every mainstream kernel config. */
 const CLOCK_TICKS_PER_SECOND = 100;
@@ -77,4 +77,31 @@ export function openCpuWindow(serverPid: number): CpuWindow {
       };
     },
   };
+}
+
+/**
+ * CPU time (ms) of each thread of this process, summed by thread name (/proc/self/task/N/comm):
+ * with the main thread named after the process, it tells JavaScript apart from libuv's and
+ * V8's workers and a native library's threads. Empty off Linux.
+ */
+export function threadCpuByName(): Map<string, number> {
+  const out = new Map<string, number>();
+  let tasks: string[];
+  try {
+    tasks = readdirSync('/proc/self/task');
+  } catch {
+    return out;
+  }
+  for (const tid of tasks) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) + (tid === String(process.pid) ? ' (main)' : '');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ms = ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+      if (Number.isFinite(ms)) out.set(name, (out.get(name) ?? 0) + ms);
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out;
 }
