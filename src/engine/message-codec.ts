@@ -25,15 +25,32 @@ export function encodeMessage(data: unknown): { flags: number; payload: Uint8Arr
   return { flags: FrameFlag.Json, payload: utf8Encode(json) };
 }
 
-/** The application's view of a received payload; throws PROTOCOL for invalid JSON. */
-export function decodeMessage(flags: number, payload: Uint8Array): { kind: MessageKind; data: unknown; text?: string } {
+/**
+ * The application's view of a received text or JSON payload, written into `into` (the message
+ * being built, so no object is made in between); bytes without either flag stay as they are.
+ * Throws PROTOCOL for invalid JSON.
+ */
+export function decodeMessageInto(into: { kind: MessageKind; data: unknown; text?: string }, flags: number, payload: Uint8Array): void {
   const isJson = (flags & FrameFlag.Json) !== 0;
-  if (!isJson && (flags & FrameFlag.Text) === 0) return { kind: 'binary', data: payload };
+  if (!isJson && (flags & FrameFlag.Text) === 0) {
+    into.kind = 'binary';
+    into.data = payload;
+    return;
+  }
   const text = utf8Decode(payload);
-  if (!isJson) return { kind: 'text', data: text, text };
+  if (!isJson) {
+    into.kind = 'text';
+    into.data = text;
+    into.text = text;
+    return;
+  }
+  let data: unknown;
   try {
-    return { kind: 'json', data: JSON.parse(text) as unknown, text };
+    data = JSON.parse(text) as unknown;
   } catch {
     throw new RtcAgentError(ErrorCode.PROTOCOL, 'invalid JSON in a message');
   }
+  into.kind = 'json';
+  into.data = data;
+  into.text = text;
 }

@@ -8,7 +8,7 @@ import { ErrorCode, RtcAgentError } from '../errors.js';
 import { FrameFlag, FrameKind, decodeBundle, decodeFrame, encodeFrame, type DataFrame, type Frame, type NackFrame } from '../protocol/frames.js';
 import { ACK_EVERY_FRAMES, DEFAULT_ACK_DELAY_MS } from './constants.js';
 import type { EngineLogger } from './log.js';
-import { decodeMessage } from './message-codec.js';
+import { decodeMessageInto } from './message-codec.js';
 import { isDropped, isPromise, type Dropped, type PeerE2ee } from './peer-e2ee.js';
 import { unref } from './timers.js';
 import type { LinkChannel, LinkPath } from './peer-link.js';
@@ -186,29 +186,38 @@ export class PeerInbound {
   private onData(frame: DataFrame, path: LinkPath): void {
     // With E2EE only sealed ACK frames count (the DATA header's ack is not authenticated).
     if (frame.ack > 0 && !this.e2ee.enabled) this.host.acked(frame.ack);
-    const { deliver, reset } = this.receiver.accept(frame);
-    if (reset) {
-      // Chunks of a message from the old sequence space must not be joined to the new one's.
-      this.assembler.reset();
-      this.log.info('peer restarted its sequence (new epoch)');
+    // null: the frame was the next one expected, to be delivered alone (nothing allocated for it).
+    let deliver: DataFrame[] | null = null;
+    if (!this.receiver.acceptNext(frame)) {
+      const accepted = this.receiver.accept(frame);
+      if (accepted.reset) {
+        // Chunks of a message from the old sequence space must not be joined to the new one's.
+        this.assembler.reset();
+        this.log.info('peer restarted its sequence (new epoch)');
+      }
+      deliver = accepted.deliver;
     }
     // Owed before delivery, so that a reply sent from the message handler settles it by piggyback;
     // owed even for a duplicate: the peer resent because our ack was lost, and a new one heals it.
     this.framesSinceAck++;
     this.ackOwedSince ??= Date.now();
-    for (const f of deliver) {
-      let message: AssembledMessage | undefined;
-      try {
-        message = this.assembler.add(f);
-      } catch (err) {
-        this.host.sink.error(new RtcAgentError(ErrorCode.MESSAGE_TOO_LARGE, `peer ${this.host.peerId}: ${(err as Error).message}`));
-        continue;
-      }
-      if (message) this.emitMessage(message, path, true);
-    }
+    if (deliver === null) this.deliver(frame, path);
+    else for (const f of deliver) this.deliver(f, path);
     if (this.ackOwedSince === null || !this.host.live()) return;
     if (this.framesSinceAck >= ACK_EVERY_FRAMES) this.sendAck();
     else if (!this.ackTimer) this.armAckTimer(DEFAULT_ACK_DELAY_MS);
+  }
+
+  /** One in-order frame to the assembler, and the message it completes (if any) to the application. */
+  private deliver(frame: DataFrame, path: LinkPath): void {
+    let message: AssembledMessage | undefined;
+    try {
+      message = this.assembler.add(frame);
+    } catch (err) {
+      this.host.sink.error(new RtcAgentError(ErrorCode.MESSAGE_TOO_LARGE, `peer ${this.host.peerId}: ${(err as Error).message}`));
+      return;
+    }
+    if (message) this.emitMessage(message, path, true);
   }
 
   private armAckTimer(ms: number): void {
@@ -250,28 +259,42 @@ export class PeerInbound {
   private emitMessage(m: AssembledMessage, path: LinkPath, reliable: boolean): void {
     this.host.counters.messagesReceived++;
     this.host.counters.bytesReceived += m.payload.length;
-    let decoded: ReturnType<typeof decodeMessage>;
-    try {
-      decoded = decodeMessage(m.flags, m.payload);
-    } catch {
-      this.host.sink.error(new RtcAgentError(ErrorCode.PROTOCOL, `peer ${this.host.peerId} sent invalid JSON`));
-      return;
-    }
     const message: ReceivedMessage = {
-      id: reliable ? `${(this.receiver.peerEpoch ?? 0).toString(16)}-${m.firstSeq}` : `u-${m.timestamp}-${Math.random().toString(36).slice(2, 8)}`,
+      id: reliable ? this.reliableId(m.firstSeq) : `u-${m.timestamp}-${Math.random().toString(36).slice(2, 8)}`,
       room: this.host.room,
       from: this.host.peerId,
       name: this.host.name(),
       timestamp: m.timestamp,
-      kind: decoded.kind,
-      data: decoded.data,
+      kind: 'binary',
+      data: m.payload,
       path,
       reliable,
       encrypted: (m.flags & FrameFlag.Encrypted) !== 0,
     };
-    if (decoded.text !== undefined) message.text = decoded.text;
+    // Bytes are the message as they are; text and JSON are decoded into it (no object in between).
+    if (m.flags & (FrameFlag.Text | FrameFlag.Json)) {
+      try {
+        decodeMessageInto(message, m.flags, m.payload);
+      } catch {
+        this.host.sink.error(new RtcAgentError(ErrorCode.PROTOCOL, `peer ${this.host.peerId} sent invalid JSON`));
+        return;
+      }
+    }
     if (m.flags & FrameFlag.System) this.host.sink.system(message);
     else this.host.sink.message(message);
+  }
+
+  private idEpoch: number | undefined;
+  private idPrefix = '';
+
+  /** A reliable message's id, `epoch-seq` (hex epoch): stable across resends, unique per peer. */
+  private reliableId(firstSeq: number): string {
+    const epoch = this.receiver.peerEpoch ?? 0;
+    if (epoch !== this.idEpoch) {
+      this.idEpoch = epoch;
+      this.idPrefix = `${epoch.toString(16)}-`;
+    }
+    return this.idPrefix + firstSeq;
   }
 
   /** Stops the ack timer (the session closed). */

@@ -168,6 +168,17 @@ export class ReliableReceiver {
   private ackedUpTo = 0;
 
   /**
+   * The common case, allocating nothing: `frame` is the one expected next in the current sequence
+   * space and none is held. True: it was taken, deliver it alone; false: nothing changed, call
+   * {@link accept}.
+   */
+  acceptNext(frame: DataFrame): boolean {
+    if (frame.seq !== this.expected || frame.epoch !== this.epoch || this.held.size !== 0) return false;
+    this.expected++;
+    return true;
+  }
+
+  /**
    * Takes a DATA frame from any path; returns the frames now deliverable in order (possibly
    * none). Duplicates (already delivered or already held) return nothing.
    */

@@ -116,8 +116,13 @@ function runNetwork(messages: readonly Outgoing[], cfg: NetworkConfig): RunResul
     const path = live[Math.floor(rand() * live.length)]!;
     const frame = decodeData(path.shift()!);
     expect(frame.epoch).toBe(epoch);
-    const { deliver, reset } = receiver.accept(frame);
-    expect(reset).toBe(false);
+    // As PeerInbound takes frames: the allocation-free path first, accept() for everything else.
+    let deliver: DataFrame[] = [frame];
+    if (!receiver.acceptNext(frame)) {
+      const accepted = receiver.accept(frame);
+      expect(accepted.reset).toBe(false);
+      deliver = accepted.deliver;
+    }
     for (const f of deliver) {
       const m = assembler.add(f);
       if (m) received.push(m);
@@ -315,6 +320,23 @@ describe('ReliableReceiver', () => {
     expect(seqs(r.accept(data(9, 2)).deliver)).toEqual([]);
     expect(seqs(r.accept(data(9, 0)).deliver)).toEqual([]); // seq 0 is never valid
     expect(r.peerEpoch).toBe(9);
+  });
+
+  it('acceptNext() takes only the next frame of the current epoch with none held, and changes nothing otherwise', () => {
+    const r = new ReliableReceiver();
+    expect(r.acceptNext(data(9, 1))).toBe(false); // no epoch yet: accept() sets it
+    r.accept(data(9, 1));
+    expect(r.acceptNext(data(9, 2))).toBe(true);
+    expect(r.cumulativeAck).toBe(2);
+    expect(r.acceptNext(data(9, 2))).toBe(false); // duplicate
+    expect(r.acceptNext(data(9, 4))).toBe(false); // gap
+    expect(r.acceptNext(data(10, 3))).toBe(false); // another epoch
+    expect(r.cumulativeAck).toBe(2);
+    r.accept(data(9, 5)); // held
+    expect(r.acceptNext(data(9, 3))).toBe(false); // next, but a held frame must come out with it
+    expect(seqs(r.accept(data(9, 3)).deliver)).toEqual([3]);
+    expect(seqs(r.accept(data(9, 4)).deliver)).toEqual([4, 5]);
+    expect(r.acceptNext(data(9, 6))).toBe(true);
   });
 
   it('the first epoch is not a reset; a new epoch is, and restarts the sequence space', () => {
