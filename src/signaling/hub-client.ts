@@ -10,14 +10,12 @@
 import * as signalR from '@microsoft/signalr';
 import { fromBase64, toBase64 } from '../engine/bytes.js';
 import { Emitter } from '../engine/emitter.js';
-import { delay } from './delay.js';
-import { deadline } from '../util/deadline.js';
 import type { EngineLogger } from '../engine/log.js';
 import type { RoomInbound, RoomSignaling, Signaling, SignalingEvents, SignalingState } from '../engine/signaling.js';
 import { ErrorCode, RtcAgentError } from '../errors.js';
 import { ClientMethod, HubMethod, type JoinHello, type JoinResult, type MembersResult, type Participant, type SignalPayload } from '../protocol/room-contract.js';
 import { classifyHubError, refusesMessagePack } from './hub-errors.js';
-import { hubForAttempt, noHubAccepted, reconnectDelayMs, type HubFailure } from './hub-failover.js';
+import { connectFirst, reconnectToAny, type FailoverClient } from './failover-loop.js';
 
 export type { SignalingState } from '../engine/signaling.js';
 
@@ -137,6 +135,8 @@ export class HubClient extends Emitter<HubClientEvents> implements Signaling {
   private closedEmitted = false;
   /** Aborted by close(): ends a reconnect's pause or connection attempt. */
   private readonly closeSignal = new AbortController();
+  /** This client as the shared connect and reconnect loops see it (failover-loop.ts). */
+  private readonly failover: FailoverClient<Link>;
   /**
    * MessagePack: relay payloads go as bytes; JSON: as base64 text. Turned off for good when a hub
    * refuses MessagePack in its handshake (an ASP.NET Core hub without AddMessagePackProtocol).
@@ -148,6 +148,16 @@ export class HubClient extends Emitter<HubClientEvents> implements Signaling {
     this.urls = typeof options.hubUrl === 'string' ? [options.hubUrl] : [...options.hubUrl];
     if (this.urls.length === 0) throw new RtcAgentError(ErrorCode.CONFIG, 'no hub URL given', { details: { setting: 'hubUrl' } });
     this.log = options.log;
+    this.failover = {
+      urls: this.urls,
+      log: this.log,
+      noun: 'hub',
+      closeSignal: this.closeSignal.signal,
+      closing: () => this.closing,
+      start: (index, signal) => this.startLink(index, signal),
+      discard: (link) => void link.conn.stop().catch(() => undefined),
+      classify: classifyHubError,
+    };
     const protocol = options.hubProtocol ?? 'json';
     if (protocol !== 'json' && protocol !== 'messagepack') {
       throw new RtcAgentError(ErrorCode.CONFIG, `hubProtocol must be 'messagepack' or 'json', got '${String(protocol)}'`, { details: { setting: 'hubProtocol' } });
@@ -253,35 +263,13 @@ export class HubClient extends Emitter<HubClientEvents> implements Signaling {
   private async reconnect(lost: Link, cause: Error | undefined): Promise<void> {
     this.log.warn({ hub: lost.url, reason: cause?.message }, 'hub connection lost; reconnecting');
     this.setState('reconnecting');
-    const max = this.options.maxReconnectAttempts;
-    let lastFailure: RtcAgentError | undefined;
-    try {
-      for (let attempt = 0; attempt < max; attempt++) {
-        const index = hubForAttempt(attempt, lost.index, this.urls.length);
-        await delay(reconnectDelayMs(attempt, this.urls.length, this.options.reconnectIntervalMs), this.closeSignal.signal);
-        const url = this.urls[index]!;
-        this.log.debug({ hub: url, attempt: attempt + 1, of: max }, 'reconnecting to hub');
-        let link: Link;
-        const bound = deadline(DEFAULT_CONNECT_TIMEOUT_MS, this.closeSignal.signal);
-        try {
-          link = await this.startLink(index, bound.signal);
-        } catch (err) {
-          if (this.closing) return;
-          lastFailure = classifyHubError(err, url);
-          this.log.info({ hub: url, attempt: attempt + 1, of: max, code: lastFailure.code, reason: lastFailure.message }, 'hub reconnect attempt failed');
-          continue;
-        } finally {
-          bound.dispose();
-        }
-        this.adopt(link, lost.url);
-        return;
-      }
-    } catch (err) {
-      // Only close() aborts the pause, and close() reports 'closed' itself.
-      if (this.closing) return;
-      lastFailure = new RtcAgentError(ErrorCode.INTERNAL, `hub reconnect failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
-    }
-    this.finish(lastFailure ?? new RtcAgentError(ErrorCode.HUB_UNREACHABLE, `lost hub ${lost.url}, and no reconnect attempt is allowed`));
+    const outcome = await reconnectToAny(this.failover, lost, {
+      maxAttempts: this.options.maxReconnectAttempts,
+      intervalMs: this.options.reconnectIntervalMs,
+      perAttemptMs: DEFAULT_CONNECT_TIMEOUT_MS,
+    });
+    if (outcome.kind === 'connected') this.adopt(outcome.link, lost.url);
+    else if (outcome.kind === 'failed') this.finish(outcome.error);
   }
 
   /** Makes a freshly connected link the one in use and rejoins every room on it. */
@@ -347,29 +335,13 @@ export class HubClient extends Emitter<HubClientEvents> implements Signaling {
   async connect(signal?: AbortSignal): Promise<void> {
     if (this.closing) throw new RtcAgentError(ErrorCode.CLOSED, 'hub client is closed');
     this.setState('connecting');
-    const failures: HubFailure[] = [];
-    for (let index = 0; index < this.urls.length; index++) {
-      const last = index === this.urls.length - 1;
-      // The last hub is bounded by the caller's signal alone when there is one.
-      const bound = deadline(last && signal ? undefined : DEFAULT_CONNECT_TIMEOUT_MS, signal);
-      const url = this.urls[index]!;
-      try {
-        const link = await this.startLink(index, bound.signal);
-        if (this.closing) throw new RtcAgentError(ErrorCode.CLOSED, 'hub client closed while connecting');
-        this.link = link;
-        this.setState('connected');
-        return;
-      } catch (err) {
-        const error = classifyHubError(err, url);
-        failures.push({ url, error });
-        if (!last) this.log.info({ hub: url, code: error.code, reason: error.message }, 'hub did not accept the connection; trying the next');
-        if (signal?.aborted || this.closing) break;
-      } finally {
-        bound.dispose();
-      }
+    try {
+      this.link = await connectFirst(this.failover, DEFAULT_CONNECT_TIMEOUT_MS, signal);
+    } catch (err) {
+      this.setState('disconnected');
+      throw err;
     }
-    this.setState('disconnected');
-    throw noHubAccepted(failures);
+    this.setState('connected');
   }
 
   /**

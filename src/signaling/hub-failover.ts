@@ -1,6 +1,7 @@
 /**
  * The pure half of hub failover: which hub each reconnect attempt goes to, when it starts, and the
- * error that names every hub when none answers. {@link HubClient} does the I/O.
+ * error that names every hub when none answers. The loops that do the I/O, for both signalling
+ * clients, are in failover-loop.ts.
  */
 import { ErrorCode, RtcAgentError } from '../errors.js';
 

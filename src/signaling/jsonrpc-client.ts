@@ -10,8 +10,6 @@
  */
 import { fromBase64, toBase64 } from '../engine/bytes.js';
 import { Emitter } from '../engine/emitter.js';
-import { delay } from './delay.js';
-import { deadline } from '../util/deadline.js';
 import type { EngineLogger } from '../engine/log.js';
 import type { RoomInbound, RoomSignaling, Signaling, SignalingEvents, SignalingState } from '../engine/signaling.js';
 import { unref } from '../engine/timers.js';
@@ -19,7 +17,7 @@ import { ErrorCode, RtcAgentError } from '../errors.js';
 import { RpcCloseCode, isObject } from '../protocol/jsonrpc/messages.js';
 import { RpcMethod, RpcNotification, SessionStamper, isSignalMethod, namedParams, participantFromRpc, signalFromRpc, signalToRpc, type RpcHelloResult } from '../protocol/jsonrpc/signaling.js';
 import type { JoinHello, JoinResult, Participant, SignalPayload } from '../protocol/room-contract.js';
-import { hubForAttempt, noHubAccepted, reconnectDelayMs, type HubFailure } from './hub-failover.js';
+import { connectFirst, reconnectToAny, type FailoverClient } from './failover-loop.js';
 import { joinResultOf, participantsOf } from './jsonrpc-announce.js';
 import { RpcLink, closeError, type WebSocketFactory } from './jsonrpc-link.js';
 
@@ -64,6 +62,12 @@ export interface JsonRpcClientOptions {
   serverTimeoutMs?: number;
 }
 
+/** A connection that answered hello, and the rtc-agent extensions it offers. */
+interface Started {
+  link: RpcLink;
+  extensions: Set<string>;
+}
+
 interface JoinedRoom {
   hello: JoinHello;
   inbound: RoomInbound;
@@ -82,12 +86,24 @@ export class JsonRpcClient extends Emitter<JsonRpcClientEvents> implements Signa
   private closedEmitted = false;
   private keepAlive: ReturnType<typeof setInterval> | null = null;
   private readonly closeSignal = new AbortController();
+  /** This client as the shared connect and reconnect loops see it (failover-loop.ts). */
+  private readonly failover: FailoverClient<Started>;
 
   constructor(private readonly options: JsonRpcClientOptions) {
     super();
     this.urls = typeof options.url === 'string' ? [options.url] : [...options.url];
     if (this.urls.length === 0) throw new RtcAgentError(ErrorCode.CONFIG, 'no JSON-RPC server URL given', { details: { setting: 'hubUrl' } });
     this.log = options.log;
+    this.failover = {
+      urls: this.urls,
+      log: this.log,
+      noun: 'JSON-RPC server',
+      closeSignal: this.closeSignal.signal,
+      closing: () => this.closing,
+      start: (index, signal) => this.start(index, signal),
+      discard: ({ link }) => link.close(RpcCloseCode.Normal, '', new RtcAgentError(ErrorCode.CLOSED, 'closed')),
+      classify: (err) => (err instanceof RtcAgentError ? err : new RtcAgentError(ErrorCode.HUB_UNREACHABLE, String(err))),
+    };
   }
 
   get state(): SignalingState {
@@ -131,7 +147,7 @@ export class JsonRpcClient extends Emitter<JsonRpcClientEvents> implements Signa
   }
 
   /** Opens a link to URL `index` and learns its extensions; the link is not in use yet. */
-  private async start(index: number, signal: AbortSignal): Promise<{ link: RpcLink; extensions: Set<string> }> {
+  private async start(index: number, signal: AbortSignal): Promise<Started> {
     const url = this.urls[index]!;
     const { url: target, headers } = await this.headersAndUrl(url);
     const link = await RpcLink.open(this.options.webSocket, target, index, headers, signal);
@@ -162,31 +178,15 @@ export class JsonRpcClient extends Emitter<JsonRpcClientEvents> implements Signa
   async connect(signal?: AbortSignal): Promise<void> {
     if (this.closing) throw new RtcAgentError(ErrorCode.CLOSED, 'JSON-RPC client is closed');
     this.setState('connecting');
-    const failures: HubFailure[] = [];
-    for (let index = 0; index < this.urls.length; index++) {
-      const last = index === this.urls.length - 1;
-      // The last server is bounded by the caller's signal alone when there is one.
-      const bound = deadline(last && signal ? undefined : DEFAULT_RPC_CONNECT_TIMEOUT_MS, this.closeSignal.signal, signal);
-      try {
-        const { link, extensions } = await this.start(index, bound.signal);
-        if (this.closing) {
-          link.close(RpcCloseCode.Normal, '', new RtcAgentError(ErrorCode.CLOSED, 'closed'));
-          throw new RtcAgentError(ErrorCode.CLOSED, 'JSON-RPC client closed while connecting');
-        }
-        this.use(link, extensions);
-        this.setState('connected');
-        return;
-      } catch (err) {
-        const error = err instanceof RtcAgentError ? err : new RtcAgentError(ErrorCode.HUB_UNREACHABLE, String(err));
-        failures.push({ url: this.urls[index]!, error });
-        if (!last) this.log.info({ hub: this.urls[index], code: error.code, reason: error.message }, 'JSON-RPC server did not accept the connection; trying the next');
-        if (signal?.aborted || this.closing) break;
-      } finally {
-        bound.dispose();
-      }
+    let started: Started;
+    try {
+      started = await connectFirst(this.failover, DEFAULT_RPC_CONNECT_TIMEOUT_MS, signal);
+    } catch (err) {
+      this.setState('disconnected');
+      throw err;
     }
-    this.setState('disconnected');
-    throw noHubAccepted(failures);
+    this.use(started.link, started.extensions);
+    this.setState('connected');
   }
 
   private use(link: RpcLink, extensions: Set<string>): void {
@@ -240,40 +240,19 @@ export class JsonRpcClient extends Emitter<JsonRpcClientEvents> implements Signa
   private async reconnect(lost: RpcLink, cause: RtcAgentError | undefined): Promise<void> {
     this.log.warn({ hub: lost.url, reason: cause?.message }, 'JSON-RPC server connection lost; reconnecting');
     this.setState('reconnecting');
-    const max = this.options.maxReconnectAttempts;
-    let lastFailure: RtcAgentError | undefined;
-    try {
-      for (let attempt = 0; attempt < max; attempt++) {
-        const index = hubForAttempt(attempt, lost.index, this.urls.length);
-        await delay(reconnectDelayMs(attempt, this.urls.length, this.options.reconnectIntervalMs), this.closeSignal.signal);
-        let started;
-        const bound = deadline(DEFAULT_RPC_CONNECT_TIMEOUT_MS, this.closeSignal.signal);
-        try {
-          started = await this.start(index, bound.signal);
-        } catch (err) {
-          if (this.closing) return;
-          lastFailure = err instanceof RtcAgentError ? err : new RtcAgentError(ErrorCode.HUB_UNREACHABLE, String(err));
-          this.log.info({ hub: this.urls[index], attempt: attempt + 1, of: max, code: lastFailure.code, reason: lastFailure.message }, 'JSON-RPC reconnect attempt failed');
-          continue;
-        } finally {
-          bound.dispose();
-        }
-        if (this.closing) {
-          started.link.close(RpcCloseCode.Normal, '', new RtcAgentError(ErrorCode.CLOSED, 'closed'));
-          return;
-        }
-        this.use(started.link, started.extensions);
-        this.log.info({ hub: started.link.url, from: lost.url }, started.link.url === lost.url ? 'JSON-RPC server reconnected' : 'moved to another JSON-RPC server');
-        this.setState('connected');
-        if (started.link.url !== lost.url) this.emit('moved', started.link.url, lost.url);
-        void this.rejoinAll();
-        return;
-      }
-    } catch (err) {
-      if (this.closing) return;
-      lastFailure = new RtcAgentError(ErrorCode.INTERNAL, `JSON-RPC reconnect failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
-    }
-    this.finish(lastFailure ?? new RtcAgentError(ErrorCode.HUB_UNREACHABLE, `lost JSON-RPC server ${lost.url}, and no reconnect attempt is allowed`));
+    const outcome = await reconnectToAny(this.failover, lost, {
+      maxAttempts: this.options.maxReconnectAttempts,
+      intervalMs: this.options.reconnectIntervalMs,
+      perAttemptMs: DEFAULT_RPC_CONNECT_TIMEOUT_MS,
+    });
+    if (outcome.kind === 'failed') this.finish(outcome.error);
+    if (outcome.kind !== 'connected') return;
+    const { link, extensions } = outcome.link;
+    this.use(link, extensions);
+    this.log.info({ hub: link.url, from: lost.url }, link.url === lost.url ? 'JSON-RPC server reconnected' : 'moved to another JSON-RPC server');
+    this.setState('connected');
+    if (link.url !== lost.url) this.emit('moved', link.url, lost.url);
+    void this.rejoinAll();
   }
 
   private async rejoinAll(): Promise<void> {
