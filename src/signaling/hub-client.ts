@@ -338,7 +338,8 @@ export class HubClient extends Emitter<HubClientEvents> implements Signaling {
     try {
       this.link = await connectFirst(this.failover, DEFAULT_CONNECT_TIMEOUT_MS, signal);
     } catch (err) {
-      this.setState('disconnected');
+      // close() meanwhile has already said 'closed'.
+      if (!this.closing) this.setState('disconnected');
       throw err;
     }
     this.setState('connected');

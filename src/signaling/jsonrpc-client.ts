@@ -182,7 +182,8 @@ export class JsonRpcClient extends Emitter<JsonRpcClientEvents> implements Signa
     try {
       started = await connectFirst(this.failover, DEFAULT_RPC_CONNECT_TIMEOUT_MS, signal);
     } catch (err) {
-      this.setState('disconnected');
+      // close() meanwhile has already said 'closed'.
+      if (!this.closing) this.setState('disconnected');
       throw err;
     }
     this.use(started.link, started.extensions);

@@ -17,6 +17,8 @@ import { runInNewContext } from 'node:vm';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { ErrorCode, RtcAgentError, createAgent, startHub, type Agent, type ReceivedMessage } from '../../src/index.js';
 import { inbox, p2pTo, testAgentOptions, useAgent } from '../helpers/agents.js';
+import { HubClient } from '../../src/signaling/hub-client.js';
+import { silentEngineLogger } from '../../src/engine/log.js';
 import { AGENT_KEY_A, AGENT_KEY_B, connectClient, record, useHub } from '../helpers/hub.js';
 import { RedisServer, redisUnavailableReason } from '../helpers/redis.js';
 import { waitUntil, within } from '../helpers/wait.js';
@@ -248,6 +250,24 @@ describe('failing over to another hub', () => {
     const seen = await onB.invoke('Join', 'silent', { agentKey: AGENT_KEY_B });
     expect(seen.participants.map((p: { peerId: string }) => p.peerId)).toEqual([ra.selfId]);
   }, 60_000);
+
+  it('close() while connecting to a hub that never answers ends the attempt at once, with CLOSED, and the client stays closed', async () => {
+    const silent = await silentServer();
+    const client = new HubClient({ hubUrl: silent.url, maxReconnectAttempts: 0, reconnectIntervalMs: 100, log: silentEngineLogger() });
+    const states: string[] = [];
+    client.on('state', (s) => states.push(s));
+    const connecting = client.connect().then(
+      () => new Error('connected'),
+      (err: unknown) => err,
+    );
+    await waitUntil(() => silent.connections() >= 1, { what: 'the attempt at the silent hub', timeoutMs: 10_000 });
+    await client.close();
+    // Well inside the attempt's own 10 s bound: close() ended it, the bound did not.
+    const err = (await within(connecting, 5_000, 'connect() to end after close()')) as RtcAgentError;
+    expect(err.code).toBe(ErrorCode.CLOSED);
+    expect(client.state).toBe('closed');
+    expect(states).toEqual(['connecting', 'closed']);
+  });
 
   it(`delivers ${COUNT} relayed messages exactly once and in order while the hub both agents are on is SIGKILLed`, async () => {
     const hub1 = await hubProcess();
