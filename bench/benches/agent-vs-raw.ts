@@ -27,7 +27,21 @@ const SCENARIOS: PairScenario[] = [
 const RTT_P99_MAX_RATIO = 1.5;
 const RELAY_MIN_RATIO = 0.8;
 
-function params(quick: boolean): PairParams {
+/**
+ * `--rounds n` sets the throughput and RTT rounds, as in agent-paths. Ten RTT rounds of 1000 by
+ * default: the p99 of 3000 round trips (the old three) is its 30 slowest, which one burst of a
+ * busy 2-core machine decides.
+ */
+function params(quick: boolean, rounds: number | null): PairParams {
+  const p = defaults(quick);
+  if (rounds !== null) {
+    p.throughput.rounds = rounds;
+    p.rtt.rounds = rounds;
+  }
+  return p;
+}
+
+function defaults(quick: boolean): PairParams {
   return quick
     ? {
         throughput: { warmupMs: 300, measureMs: 1_000, drainMs: 15_000, rounds: 1, payloadBytes: 16 * 1024 },
@@ -36,13 +50,13 @@ function params(quick: boolean): PairParams {
       }
     : {
         throughput: { warmupMs: 500, measureMs: 2_500, drainMs: 15_000, rounds: 5, payloadBytes: 16 * 1024 },
-        rtt: { warmup: 200, firstWarmup: 10_000, samples: 1_000, rounds: 3, payloadBytes: 64 },
+        rtt: { warmup: 200, firstWarmup: 10_000, samples: 1_000, rounds: 10, payloadBytes: 64 },
         file: { bytes: 0, rounds: 0, timeoutMs: 0 },
       };
 }
 
 async function run(ctx: BenchContext): Promise<BenchResult> {
-  const p = params(ctx.quick);
+  const p = params(ctx.quick, ctx.rounds);
   const specs = ctx.scenarios.length ? SCENARIOS.filter((s) => ctx.scenarios.includes(s.id)) : SCENARIOS;
   if (specs.length === 0) throw new Error(`no scenario matches ${ctx.scenarios.join(', ')}; have ${SCENARIOS.map((s) => s.id).join(', ')}`);
   const pr = await runPairScenarios(ctx, { bench: 'agent-vs-raw', subjects: SUBJECTS, scenarios: specs, params: p });

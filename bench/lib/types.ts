@@ -48,7 +48,7 @@ export interface BenchContext {
   previousDist: string | null;
   /** `--scenario <id>` (repeatable): run only these scenarios of each bench; empty = all. */
   scenarios: string[];
-  /** `--rounds <n>`: interleaved rounds per subject for benches that take it (agent-paths), else null (their default). */
+  /** `--rounds <n>`: interleaved rounds per subject for benches that take it (agent-paths, agent-vs-raw), else null (their default). */
   rounds: number | null;
   /** Progress lines (stderr), so stdout holds only the tables. */
   log(line: string): void;
