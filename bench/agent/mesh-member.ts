@@ -14,7 +14,7 @@ import { makeBenchAgent } from './agent-pair.js';
 import { loadDist, type Agent } from './dist.js';
 import { p2pReasonLogger } from './p2p-reasons.js';
 import { removeTempDir } from '../lib/fs.js';
-import { selfCpuMs, threadCpuByName } from '../lib/cpu.js';
+import { selfCpuMs, threadCpuByName, threadDelta } from '../lib/cpu.js';
 import { Session } from 'node:inspector/promises';
 import { writeFile } from 'node:fs/promises';
 
@@ -65,8 +65,7 @@ serveWorker(
         if (!meshed && paths.size >= p.expect && [...paths.values()].every((x) => x === 'p2p')) {
           meshed = true;
           emit('meshed', { at: wallNow() });
-          const threads1 = threadCpuByName();
-          formationCpu = { ms: selfCpuMs() - cpu0, threads: Object.fromEntries([...threads1].map(([k, v]) => [k, v - (threads0.get(k) ?? 0)])) };
+          formationCpu = { ms: selfCpuMs() - cpu0, threads: threadDelta(threads0, threadCpuByName()) };
           if (profile) {
             const { session, dir, name } = profile;
             profile.written = session.post('Profiler.stop').then((r) => writeFile(path.join(dir, `${p.room}-${name}.cpuprofile`), JSON.stringify(r.profile)));

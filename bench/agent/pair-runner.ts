@@ -70,6 +70,12 @@ export interface PairRun {
   details: string[];
 }
 
+/** `--rounds n`: n throughput and RTT rounds instead of a bench's defaults (more rounds: a steadier median and p99). */
+export function withRounds(p: PairParams, rounds: number | null): PairParams {
+  if (rounds === null) return p;
+  return { ...p, throughput: { ...p.throughput, rounds }, rtt: { ...p.rtt, rounds } };
+}
+
 /** Median by `key`, of the rounds without CPU contention from other processes when there are any. */
 export function medianRound<T extends { cpu: { otherPct: number | null } }>(rounds: T[], key: (r: T) => number): { median: T; clean: boolean } {
   const clean = rounds.filter((r) => r.cpu.otherPct === null || r.cpu.otherPct <= NOISY_OTHER_PCT);

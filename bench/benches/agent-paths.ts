@@ -17,7 +17,7 @@
  */
 import os from 'node:os';
 import { loadDist } from '../agent/dist.js';
-import { runPairScenarios, type PairParams, type PairScenario, type SubjectDef, type SubjectOutcome } from '../agent/pair-runner.js';
+import { runPairScenarios, withRounds, type PairParams, type PairScenario, type SubjectDef, type SubjectOutcome } from '../agent/pair-runner.js';
 import { RAW_HIGH_WATER_BYTES, RAW_LOW_WATER_BYTES } from '../agent/raw-nd.js';
 import type { BenchContext, BenchModule, BenchResult, ResultRow } from '../lib/types.js';
 
@@ -55,17 +55,8 @@ const SCENARIOS: Scenario[] = [
   { id: 'file-transfer', title: 'room.sendFile of a random temp file, P2P / P2P+E2EE / relay', kind: 'file', subjects: ['agent', 'agent-e2ee', 'agent-relay'] },
 ];
 
-/** `--rounds n` sets the throughput and RTT rounds (more rounds: a steadier median on a busy machine). */
-function params(quick: boolean, rounds: number | null): PairParams {
-  const p = paramsFor(quick);
-  if (rounds !== null) {
-    p.throughput.rounds = rounds;
-    p.rtt.rounds = rounds;
-  }
-  return p;
-}
-
-function paramsFor(quick: boolean): PairParams {
+/** Defaults; `--rounds n` replaces their throughput and RTT rounds (withRounds). */
+function params(quick: boolean): PairParams {
   return quick
     ? {
         throughput: { warmupMs: 300, measureMs: 1_000, drainMs: 15_000, rounds: 1, payloadBytes: 16 * 1024 },
@@ -86,7 +77,7 @@ function withPrevious(subjects: string[], previous: boolean): string[] {
 }
 
 async function run(ctx: BenchContext): Promise<BenchResult> {
-  const p = params(ctx.quick, ctx.rounds);
+  const p = withRounds(params(ctx.quick), ctx.rounds);
   const previous = ctx.previousDist !== null;
   const chosen = ctx.scenarios.length ? SCENARIOS.filter((s) => ctx.scenarios.includes(s.id)) : SCENARIOS;
   if (chosen.length === 0) throw new Error(`no scenario matches ${ctx.scenarios.join(', ')}; have ${SCENARIOS.map((s) => s.id).join(', ')}`);

@@ -5,7 +5,7 @@
  * against agent P2P. Pairs live in a worker process (agent/pair-worker.ts, via pair-runner), rounds
  * interleaved; the hub in a child.
  */
-import { runPairScenarios, type PairParams, type PairScenario, type SubjectDef, type SubjectOutcome } from '../agent/pair-runner.js';
+import { runPairScenarios, withRounds, type PairParams, type PairScenario, type SubjectDef, type SubjectOutcome } from '../agent/pair-runner.js';
 import { RAW_HIGH_WATER_BYTES, RAW_LOW_WATER_BYTES } from '../agent/raw-nd.js';
 import type { BenchContext, BenchModule, BenchResult, ResultRow } from '../lib/types.js';
 
@@ -28,20 +28,10 @@ const RTT_P99_MAX_RATIO = 1.5;
 const RELAY_MIN_RATIO = 0.8;
 
 /**
- * `--rounds n` sets the throughput and RTT rounds, as in agent-paths. Ten RTT rounds of 1000 by
- * default: the p99 of 3000 round trips (the old three) is its 30 slowest, which one burst of a
- * busy 2-core machine decides.
+ * Ten RTT rounds of 1000 by default (`--rounds n` overrides, as in agent-paths): the p99 of 3000
+ * round trips (the old three) is its 30 slowest, which one burst of a busy 2-core machine decides.
  */
-function params(quick: boolean, rounds: number | null): PairParams {
-  const p = defaults(quick);
-  if (rounds !== null) {
-    p.throughput.rounds = rounds;
-    p.rtt.rounds = rounds;
-  }
-  return p;
-}
-
-function defaults(quick: boolean): PairParams {
+function params(quick: boolean): PairParams {
   return quick
     ? {
         throughput: { warmupMs: 300, measureMs: 1_000, drainMs: 15_000, rounds: 1, payloadBytes: 16 * 1024 },
@@ -56,7 +46,7 @@ function defaults(quick: boolean): PairParams {
 }
 
 async function run(ctx: BenchContext): Promise<BenchResult> {
-  const p = params(ctx.quick, ctx.rounds);
+  const p = withRounds(params(ctx.quick), ctx.rounds);
   const specs = ctx.scenarios.length ? SCENARIOS.filter((s) => ctx.scenarios.includes(s.id)) : SCENARIOS;
   if (specs.length === 0) throw new Error(`no scenario matches ${ctx.scenarios.join(', ')}; have ${SCENARIOS.map((s) => s.id).join(', ')}`);
   const pr = await runPairScenarios(ctx, { bench: 'agent-vs-raw', subjects: SUBJECTS, scenarios: specs, params: p });

@@ -8,7 +8,7 @@
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { startServerChild, type ServerChild } from '../lib/child.js';
-import { machineBusyMs, pidCpuMs, selfCpuMs, threadCpuByName } from '../lib/cpu.js';
+import { machineBusyMs, pidCpuMs, selfCpuMs, threadCpuByName, threadDelta } from '../lib/cpu.js';
 import { round, summarize } from '../lib/stats.js';
 import type { BenchContext, BenchModule, BenchResult, ResultRow } from '../lib/types.js';
 import { startWorker, type WorkerHandle } from '../lib/worker.js';
@@ -131,11 +131,6 @@ async function meshOnce(ctx: BenchContext, hub: ServerChild, n: number, timeoutM
 /** The scenario of a run: `mesh-16` for fresh processes, `mesh-16-warm` for their second room. */
 function meshId(r: MeshRun): string {
   return r.phase === 'cold' ? `mesh-${r.members}` : `mesh-${r.members}-warm`;
-}
-
-/** CPU ms per thread name between two snapshots (threads that ended in between are not counted). */
-function threadDelta(before: Map<string, number>, after: Map<string, number>): Record<string, number> {
-  return Object.fromEntries([...after].map(([k, v]) => [k, round(v - (before.get(k) ?? 0), 0)]));
 }
 
 /** Per-thread-name CPU summed over members, largest first, as "name 123 ms". */

@@ -105,3 +105,8 @@ export function threadCpuByName(): Map<string, number> {
   }
   return out;
 }
+
+/** CPU ms per thread name between two {@link threadCpuByName} snapshots (threads that ended in between are not counted). */
+export function threadDelta(before: Map<string, number>, after: Map<string, number>): Record<string, number> {
+  return Object.fromEntries([...after].map(([k, v]) => [k, Math.round(v - (before.get(k) ?? 0))]));
+}

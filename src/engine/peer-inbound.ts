@@ -47,6 +47,9 @@ export class PeerInbound {
   /** Sealed DATA frames being opened asynchronously: later ones wait, to reach the reliable layer in order. */
   private openChain: Promise<void> | null = null;
   private rtt: number | undefined;
+  /** The epoch whose id prefix (`hex-`) is made, and the prefix: made once per epoch, not per message. */
+  private idEpoch: number | undefined;
+  private idPrefix = '';
 
   constructor(
     private readonly host: InboundHost,
@@ -283,9 +286,6 @@ export class PeerInbound {
     if (m.flags & FrameFlag.System) this.host.sink.system(message);
     else this.host.sink.message(message);
   }
-
-  private idEpoch: number | undefined;
-  private idPrefix = '';
 
   /** A reliable message's id, `epoch-seq` (hex epoch): stable across resends, unique per peer. */
   private reliableId(firstSeq: number): string {
