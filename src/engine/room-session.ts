@@ -440,7 +440,7 @@ export class RoomSession extends Emitter<RoomEvents> implements RoomInbound {
 
   /** Asks a vanished peer whether it is there; its answer (any signal) re-admits it. */
   private probe(peerId: string): void {
-    this.hub?.signal(peerId, { type: 'probe' }).catch((err: unknown) => {
+    this.hub?.signalConfirmed(peerId, { type: 'probe' }).catch((err: unknown) => {
       const code = (err as RtcAgentError).code;
       // The hub no longer lists it: it is gone for good (or comes back with a Join, as PeerJoined).
       if (code === ErrorCode.PEER_NOT_IN_ROOM) this.vanished.setProbing(peerId, false);

@@ -23,7 +23,14 @@ export interface RoomInbound {
 
 /** One room's calls to the hub. */
 export interface RoomSignaling {
+  /**
+   * Best effort, with no answer from the hub: resolves once handed to the connection, and a hub that
+   * refuses the signal (the peer left, a rate limit) says nothing — the negotiation's own timeouts
+   * cover a lost signal. Half the hub traffic of a confirmed signal, which a forming mesh feels.
+   */
   signal(to: string, signal: SignalPayload): Promise<void>;
+  /** The same, answered by the hub: rejects with its error (PEER_NOT_IN_ROOM when it no longer lists `to`). */
+  signalConfirmed(to: string, signal: SignalPayload): Promise<void>;
   /** Completes once the hub accepted the payload: its backpressure reaches the sender through this. */
   relay(to: string | null, payload: Uint8Array): Promise<void>;
   /** The hub's member list (contract feature `members`); reject when the hub lacks it. */

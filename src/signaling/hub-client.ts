@@ -366,7 +366,8 @@ export class HubClient extends Emitter<HubClientEvents> implements Signaling {
   private roomSignaling(room: string, inbound: RoomInbound): RoomSignaling {
     const client = this;
     return {
-      signal: (to, signal) => this.invoke(HubMethod.Signal, room, to, signal),
+      signal: (to, signal) => this.sendOnly(HubMethod.Signal, room, to, signal),
+      signalConfirmed: (to, signal) => this.invoke(HubMethod.Signal, room, to, signal),
       // Completes once the hub accepted the payload (its backpressure reaches us through this).
       // The MessagePack protocol serialises during invoke(), so the caller may reuse `payload` after.
       relay: (to, payload) => this.invoke(HubMethod.Relay, room, to, this.binary ? payload : toBase64(payload)),
@@ -390,6 +391,22 @@ export class HubClient extends Emitter<HubClientEvents> implements Signaling {
     }
     try {
       return (await link.conn.invoke(method, ...args)) as T;
+    } catch (err) {
+      throw classifyHubError(err, link.url);
+    }
+  }
+
+  /**
+   * A hub call with no answer (SignalR's non-blocking invocation): resolves once written, and the
+   * hub's refusal, if any, is not reported. Fails fast with HUB_UNREACHABLE like invoke().
+   */
+  private async sendOnly(method: string, ...args: unknown[]): Promise<void> {
+    const link = this.link;
+    if (!link || link.conn.state !== signalR.HubConnectionState.Connected) {
+      throw new RtcAgentError(ErrorCode.HUB_UNREACHABLE, `hub is ${this.stateValue}; ${method} not sent`);
+    }
+    try {
+      await link.conn.send(method, ...args);
     } catch (err) {
       throw classifyHubError(err, link.url);
     }

@@ -306,6 +306,7 @@ export class JsonRpcClient extends Emitter<JsonRpcClientEvents> implements Signa
     const client = this;
     return {
       signal: (to, signal) => this.sendSignal(room, to, signal),
+      signalConfirmed: (to, signal) => this.sendSignal(room, to, signal),
       relay: (to, payload) => {
         if (!this.relayAvailable) {
           return Promise.reject(new RtcAgentError(ErrorCode.RELAY_UNAVAILABLE, `JSON-RPC server ${this.url} offers no relay (rtc-agent's extension); only P2P links carry data`));

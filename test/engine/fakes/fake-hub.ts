@@ -350,7 +350,14 @@ class FakeRoomSignaling implements RoomSignaling {
     return this.client.connected;
   }
 
+  /** Like the hub client's: the hub's refusal is not reported (a disconnected client still throws). */
   signal(to: string, signal: SignalPayload): Promise<void> {
+    return this.signalConfirmed(to, signal).catch((err: unknown) => {
+      if ((err as RtcAgentError).code === ErrorCode.HUB_UNREACHABLE) throw err;
+    });
+  }
+
+  signalConfirmed(to: string, signal: SignalPayload): Promise<void> {
     try {
       this.hub.signal(this.room, this.client, to, signal);
       return Promise.resolve();
