@@ -385,10 +385,7 @@ export class HubClient extends Emitter<HubClientEvents> implements Signaling {
 
   /** Fails fast with HUB_UNREACHABLE while (re)connecting or failing over: callers resend. */
   private async invoke<T = void>(method: string, ...args: unknown[]): Promise<T> {
-    const link = this.link;
-    if (!link || link.conn.state !== signalR.HubConnectionState.Connected) {
-      throw new RtcAgentError(ErrorCode.HUB_UNREACHABLE, `hub is ${this.stateValue}; ${method} not sent`);
-    }
+    const link = this.liveLink(method);
     try {
       return (await link.conn.invoke(method, ...args)) as T;
     } catch (err) {
@@ -401,15 +398,20 @@ export class HubClient extends Emitter<HubClientEvents> implements Signaling {
    * hub's refusal, if any, is not reported. Fails fast with HUB_UNREACHABLE like invoke().
    */
   private async sendOnly(method: string, ...args: unknown[]): Promise<void> {
-    const link = this.link;
-    if (!link || link.conn.state !== signalR.HubConnectionState.Connected) {
-      throw new RtcAgentError(ErrorCode.HUB_UNREACHABLE, `hub is ${this.stateValue}; ${method} not sent`);
-    }
+    const link = this.liveLink(method);
     try {
       await link.conn.send(method, ...args);
     } catch (err) {
       throw classifyHubError(err, link.url);
     }
+  }
+
+  private liveLink(method: string): Link {
+    const link = this.link;
+    if (!link || link.conn.state !== signalR.HubConnectionState.Connected) {
+      throw new RtcAgentError(ErrorCode.HUB_UNREACHABLE, `hub is ${this.stateValue}; ${method} not sent`);
+    }
+    return link;
   }
 
   private async rejoinAll(): Promise<void> {
