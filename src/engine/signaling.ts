@@ -24,9 +24,10 @@ export interface RoomInbound {
 /** One room's calls to the hub. */
 export interface RoomSignaling {
   /**
-   * Best effort, with no answer from the hub: resolves once handed to the connection, and a hub that
-   * refuses the signal (the peer left, a rate limit) says nothing — the negotiation's own timeouts
-   * cover a lost signal. Half the hub traffic of a confirmed signal, which a forming mesh feels.
+   * Best effort: may resolve as soon as it is handed to the connection, without the hub's answer
+   * (the SignalR client sends it so: half the hub traffic of a confirmed signal, which a forming
+   * mesh feels), so a refusal (the peer left, a rate limit) may go unreported — the negotiation's
+   * own timeouts cover a lost signal. Rejects with HUB_UNREACHABLE while disconnected.
    */
   signal(to: string, signal: SignalPayload): Promise<void>;
   /** The same, answered by the hub: rejects with its error (PEER_NOT_IN_ROOM when it no longer lists `to`). */
