@@ -25,6 +25,10 @@ export interface PeerLinkEvents {
   iceConnected: [];
   /** Both channels are open. */
   open: [];
+  /**
+   * Only while open: what arrived on a channel before the link was open comes right after `open`,
+   * in order (early-messages.ts), never before it.
+   */
   message: [data: Uint8Array, channel: LinkChannel];
   /** The channel's send buffer drained to the low threshold. */
   bufferedLow: [channel: LinkChannel];

@@ -6,7 +6,8 @@
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { ErrorCode, isRtcAgentError } from '../../src/errors.js';
 import type { SignalPayload } from '../../src/protocol/room-contract.js';
-import type { AvailableNativeBinding } from '../../src/transport/native/binding.js';
+import type { AvailableNativeBinding, NativeApi, NativeDataChannel, NativePeerConnection, NativeRtcConfig } from '../../src/transport/native/binding.js';
+import { waitUntil } from '../helpers/wait.js';
 import {
   DEFAULT_BUFFERED_LOW_BYTES,
   DEFAULT_LOCAL_MAX_MESSAGE_SIZE,
@@ -58,6 +59,55 @@ function collect(link: NativeLink, channel: LinkChannel, count: number, ms = 5_0
 }
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+/**
+ * The binding, except that the offerer's `heldLabel` channel reports itself open only when the
+ * test says so, and the test hears of every message its other channels receive: the order in
+ * which node-datachannel delivers one channel's open event and another channel's first message
+ * is not fixed, and this pins the one that used to lose messages.
+ */
+function holdingChannelOpen(real: AvailableNativeBinding, heldLabel: string): { binding: AvailableNativeBinding; arrived: () => number; release: () => void } {
+  let held: (() => void) | undefined;
+  let released = false;
+  let arrived = 0;
+  const forward = <T extends object>(target: T, own: Record<string, unknown>): T =>
+    new Proxy(target, {
+      get(t, prop) {
+        if (typeof prop === 'string' && prop in own) return own[prop];
+        const value = Reflect.get(t, prop) as unknown;
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(t) : value;
+      },
+    });
+  function PeerConnection(name: string, config: NativeRtcConfig): NativePeerConnection {
+    const pc = new real.api.PeerConnection(name, config);
+    return forward(pc, {
+      createDataChannel: (label: string, init?: Parameters<NativePeerConnection['createDataChannel']>[1]): NativeDataChannel => {
+        const dc = pc.createDataChannel(label, init);
+        if (label === heldLabel) {
+          return forward(dc, {
+            onOpen: (cb: () => void) => void (held = cb),
+            isOpen: () => released && dc.isOpen(),
+          });
+        }
+        return forward(dc, {
+          onMessage: (cb: Parameters<NativeDataChannel['onMessage']>[0]) =>
+            dc.onMessage((msg) => {
+              arrived++;
+              cb(msg);
+            }),
+        });
+      },
+    });
+  }
+  return {
+    binding: { ...real, api: { ...real.api, PeerConnection: PeerConnection as unknown as NativeApi['PeerConnection'] } },
+    arrived: () => arrived,
+    release: () => {
+      released = true;
+      held?.();
+    },
+  };
+}
 const bytes = (n: number, seed: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
 
 describe('NativeLink (real node-datachannel, loopback)', () => {
@@ -86,6 +136,33 @@ describe('NativeLink (real node-datachannel, loopback)', () => {
     expect(stats.localCandidateType).toBe('host');
     // The offerer often learns the answerer's address from its ICE checks before its candidate.
     expect(['host', 'prflx']).toContain(stats.remoteCandidateType);
+  });
+
+  it('delivers, right after open, what the peer sent on one channel before the other channel opened', async () => {
+    const held = holdingChannelOpen(binding, 'rtc-agent/unreliable');
+    const offerer = makeLink(held.binding, 'offerer');
+    const answerer = useLink('answerer');
+    onTestFinished(() => offerer.close());
+    wire(offerer, answerer);
+    wire(answerer, offerer);
+    const events: string[] = [];
+    offerer.on('open', () => events.push('open'));
+    offerer.on('message', (data, channel) => events.push(`${channel} ${new TextDecoder().decode(data)}`));
+    const answererOpen = nextEvent(answerer, 'open');
+    answerer.start();
+    offerer.start();
+    await answererOpen; // its channels arrive open, so it may send at once
+    for (const n of [1, 2, 3]) answerer.send('reliable', text(`early ${n}`));
+    await waitUntil(() => held.arrived() === 3, { what: "the offerer's reliable channel to receive the three messages" });
+    expect(offerer.state).toBe('connecting');
+    expect(events).toEqual([]);
+    const opened = nextEvent(offerer, 'open');
+    held.release();
+    await opened;
+    expect(events).toEqual(['open', 'reliable early 1', 'reliable early 2', 'reliable early 3']);
+    const later = collect(offerer, 'reliable', 1);
+    answerer.send('reliable', text('after open'));
+    expect(new TextDecoder().decode((await later)[0])).toBe('after open');
   });
 
   it('sends only the bytes of a Uint8Array view, not the rest of its ArrayBuffer (frames are cut from a slab)', async () => {

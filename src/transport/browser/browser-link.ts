@@ -5,6 +5,7 @@
  * The browser twin of src/transport/native/native-link.ts; what each side does for the other
  * (DTLS roles, candidate forms, candidates after descriptions) is written up in native-notes.md.
  */
+import { EarlyMessages } from '../../engine/early-messages.js';
 import { Emitter } from '../../engine/emitter.js';
 import type { EngineLogger } from '../../engine/log.js';
 import type { LinkChannel, LinkState, PeerLink, PeerLinkEvents, PeerLinkStats } from '../../engine/peer-link.js';
@@ -57,6 +58,8 @@ export class BrowserLink extends Emitter<PeerLinkEvents> implements PeerLink {
   /** setRemoteDescription and friends are asynchronous: signals are applied one at a time, in order. */
   #work: Promise<void> = Promise.resolve();
   #stats: PeerLinkStats = { bytesSent: 0, bytesReceived: 0 };
+  /** Messages that came on an open channel before the link was open, delivered right after it. */
+  readonly #early = new EarlyMessages();
   #statsAt = 0;
 
   constructor(options: BrowserLinkOptions) {
@@ -289,8 +292,14 @@ export class BrowserLink extends Emitter<PeerLinkEvents> implements PeerLink {
     dc.onopen = () => this.#checkOpen();
     dc.onclose = () => this.#close(`${channel} channel closed`);
     dc.onmessage = (e: MessageEvent<ArrayBuffer | string>) => {
-      if (this.#state !== 'open') return;
-      this.emit('message', typeof e.data === 'string' ? new TextEncoder().encode(e.data) : new Uint8Array(e.data), channel);
+      if (this.#state === 'closed') return;
+      const data = typeof e.data === 'string' ? new TextEncoder().encode(e.data) : new Uint8Array(e.data);
+      if (this.#state === 'connecting') {
+        // One channel is open and carrying data before the other's open event (early-messages.ts).
+        if (!this.#early.hold(data, channel)) this.#close(`p2p failed: the peer sent more than ${this.#early.maxBytes} bytes before the link opened`);
+        return;
+      }
+      this.emit('message', data, channel);
     };
     if (dc.readyState === 'open') this.#checkOpen();
   }
@@ -299,8 +308,23 @@ export class BrowserLink extends Emitter<PeerLinkEvents> implements PeerLink {
     if (this.#state !== 'connecting') return;
     if (this.#channels.get('reliable')?.readyState !== 'open' || this.#channels.get('unreliable')?.readyState !== 'open') return;
     this.#state = 'open';
-    this.#log.debug('link open');
-    this.emit('open');
+    this.#log.debug({ early: this.#early.count }, 'link open');
+    try {
+      this.emit('open');
+    } finally {
+      this.#early.release((data, channel) => {
+        if (this.#state !== 'open') return false;
+        try {
+          this.emit('message', data, channel);
+        } catch (err) {
+          // As a throwing onmessage handler would be: reported, and the next message still delivered.
+          setTimeout(() => {
+            throw err;
+          });
+        }
+        return true;
+      });
+    }
   }
 
   #close(reason: string): void {
@@ -309,6 +333,7 @@ export class BrowserLink extends Emitter<PeerLinkEvents> implements PeerLink {
     this.#closeReason = reason;
     this.#pendingLocal = [];
     this.#pendingRemote = [];
+    this.#early.clear();
     for (const dc of this.#channels.values()) {
       dc.onclose = null;
       dc.onmessage = null;

@@ -10,6 +10,7 @@ import { ErrorCode, RtcAgentError } from '../../errors.js';
 import type { Logger } from '../../log/logger.js';
 import type { IceServer, SignalPayload } from '../../protocol/room-contract.js';
 import type { LinkChannel, LinkState, PeerLink } from '../../engine/peer-link.js';
+import { EarlyMessages } from '../../engine/early-messages.js';
 import { DEFAULT_REMOTE_MAX_MESSAGE_SIZE, LINK_LABELS, answerAsDtlsServer, channelOfLabel, parseMaxMessageSize, w3cCandidate } from '../../engine/sdp.js';
 import { onNativeCleanup, type AvailableNativeBinding, type NativeDataChannel, type NativePeerConnection, type NativeRtcConfig } from './binding.js';
 import { toNativeIceServers } from './ice-servers.js';
@@ -100,6 +101,8 @@ export class NativeLink extends EventEmitter<NativeLinkEvents> implements PeerLi
   #pendingLocalCandidates: { candidate: string; mid: string }[] = [];
   #localDescriptionSent = false;
   #remoteMaxMessageSize = DEFAULT_REMOTE_MAX_MESSAGE_SIZE;
+  /** Messages that came on an open channel before the link was open, delivered right after it. */
+  readonly #early = new EarlyMessages();
   #lastStats: NativeLinkStats = { bytesSent: 0, bytesReceived: 0 };
   readonly #unregisterCleanup: () => void;
 
@@ -374,14 +377,27 @@ export class NativeLink extends EventEmitter<NativeLinkEvents> implements PeerLi
       if (!dc || !dc.isOpen()) return;
     }
     this.#state = 'open';
-    this.#log.debug('link open');
-    this.#emitSafe('open');
+    this.#log.debug({ early: this.#early.count }, 'link open');
+    try {
+      this.#emitSafe('open');
+    } finally {
+      this.#early.release((data, channel) => {
+        if (this.#state !== 'open') return false;
+        this.#guard('early message', () => this.#emitSafe('message', data, channel));
+        return true;
+      });
+    }
   }
 
   #onMessage(channel: LinkChannel, msg: string | Buffer | ArrayBuffer): void {
-    if (this.#state !== 'open') return;
+    if (this.#state === 'closed') return;
     const data =
       typeof msg === 'string' ? Buffer.from(msg, 'utf8') : msg instanceof ArrayBuffer ? new Uint8Array(msg) : msg;
+    if (this.#state === 'connecting') {
+      // One channel is open and carrying data before the other's open event (early-messages.ts).
+      if (!this.#early.hold(data, channel)) this.#fail(`the peer sent more than ${this.#early.maxBytes} bytes before the link opened`);
+      return;
+    }
     this.#emitSafe('message', data, channel);
   }
 
@@ -442,6 +458,7 @@ export class NativeLink extends EventEmitter<NativeLinkEvents> implements PeerLi
     this.#closeReason = reason;
     this.#pendingRemoteCandidates = [];
     this.#pendingLocalCandidates = [];
+    this.#early.clear();
     // Channels first, then the PeerConnection. Every channel already has its onClosed handler
     // (registered in #attachChannel), which is what makes the process exit promptly afterwards.
     for (const dc of this.#channels.values()) {
