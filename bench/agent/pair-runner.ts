@@ -57,7 +57,11 @@ export interface PairParams {
 
 export interface SubjectOutcome {
   throughput?: { rounds: ThroughputRound[]; median: ThroughputRound; clean: boolean };
-  rtt?: { samplesUs: number[]; summaryUs: LatencySummary; lost: number; agentHeartbeatRttMs?: number | undefined };
+  /**
+   * `roundP99MedianUs`: the median of the rounds' own p99s. The pooled p99 is the slowest 1% of all
+   * rounds together, which one burst of a busy machine during one subject's round decides.
+   */
+  rtt?: { samplesUs: number[]; summaryUs: LatencySummary; roundP99MedianUs: number; lost: number; agentHeartbeatRttMs?: number | undefined };
   file?: { rounds: FileRound[]; median: FileRound };
 }
 
@@ -197,16 +201,16 @@ export async function runPairScenarios(
         }
         if (contended.length) notes.push(`${spec.id}: every round of ${contended.join(', ')} shared the CPU with other processes (> ${NOISY_OTHER_PCT}% of a core); numbers are contended.`);
       } else if (spec.kind === 'rtt') {
-        const samples = new Map<string, { us: number[]; lost: number; hb: number | undefined }>();
+        const samples = new Map<string, { us: number[]; roundP99s: number[]; lost: number; hb: number | undefined }>();
         for (let r = 0; r < p.rtt.rounds; r++) {
           for (const s of order(r)) {
             const res = await attempt(spec.id, s, (w) =>
               w.call<RttResult>('rtt', { name: s, payloadBytes: spec.payloadBytes ?? p.rtt.payloadBytes, warmup: r === 0 ? (p.rtt.firstWarmup ?? p.rtt.warmup) : p.rtt.warmup, samples: p.rtt.samples, unreliable: spec.unreliable === true }, 300_000),
             );
             if (!res) continue;
-            const have = samples.get(s) ?? { us: [], lost: 0, hb: undefined };
-            samples.set(s, { us: [...have.us, ...res.samplesUs], lost: have.lost + res.lost, hb: res.agentHeartbeatRttMs });
+            const have = samples.get(s) ?? { us: [], roundP99s: [], lost: 0, hb: undefined };
             const sum = summarize(res.samplesUs);
+            samples.set(s, { us: [...have.us, ...res.samplesUs], roundP99s: [...have.roundP99s, sum.p99], lost: have.lost + res.lost, hb: res.agentHeartbeatRttMs });
             ctx.log(`  ${s} round ${r + 1}: p50 ${round(sum.p50, 0)} µs, p99 ${round(sum.p99, 0)} µs${spec.unreliable ? `, ${res.lost} lost` : ''}`);
           }
         }
@@ -216,6 +220,7 @@ export async function runPairScenarios(
           outcome(s).rtt = {
             samplesUs: x.us.map((v) => round(v, 1)),
             summaryUs: Object.fromEntries(Object.entries(summaryUs).map(([k, v]) => [k, round(v, 1)])) as unknown as LatencySummary,
+            roundP99MedianUs: round(summarize(x.roundP99s).p50, 1),
             lost: x.lost,
             agentHeartbeatRttMs: x.hb,
           };

@@ -64,7 +64,11 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
   });
   for (const spec of specs) {
     if (spec.kind === 'rtt') {
-      rows.push(row(spec, 'RTT p50', 'µs', false, (o) => o.rtt?.summaryUs.p50), row(spec, 'RTT p99', 'µs', false, (o) => o.rtt?.summaryUs.p99));
+      rows.push(
+        row(spec, 'RTT p50', 'µs', false, (o) => o.rtt?.summaryUs.p50),
+        row(spec, 'RTT p99', 'µs', false, (o) => o.rtt?.summaryUs.p99),
+        row(spec, 'RTT p99, median of the rounds', 'µs', false, (o) => o.rtt?.roundP99MedianUs),
+      );
       if (spec.unreliable) rows.push(row(spec, 'pings lost', 'count', false, (o) => o.rtt?.lost, true));
     } else {
       rows.push(
@@ -88,7 +92,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
   for (const f of pr.failures) notes.push(`FAILED ${f.scenario}/${f.subject}: ${f.error}`);
   notes.push(
     ...SUBJECTS.map((s) => `${s.name}: ${s.label}.`),
-    `RTT: ${p.rtt.rounds} interleaved round(s) × ${p.rtt.samples} round trips after ${p.rtt.warmup} warm-up each (${p.rtt.firstWarmup ?? p.rtt.warmup} before a subject's first round); the unreliable ping carries its number, a ping without its echo within 500 ms counts as lost (not as a sample). Agent reliable RTT includes await room.send and the reliable layer.`,
+    `RTT: ${p.rtt.rounds} interleaved round(s) × ${p.rtt.samples} round trips after ${p.rtt.warmup} warm-up each (${p.rtt.firstWarmup ?? p.rtt.warmup} before a subject's first round); the unreliable ping carries its number, a ping without its echo within 500 ms counts as lost (not as a sample). Agent reliable RTT includes await room.send and the reliable layer. "RTT p99" pools every round's samples, so a burst of other load on this shared 2-core machine during one subject's round can decide it; "median of the rounds" is the median of each round's own p99, which such a burst moves by one round only.`,
     `Throughput: ${p.throughput.warmupMs} ms warm-up, ${p.throughput.measureMs} ms counted at the receiver, median of ${p.throughput.rounds} interleaved round(s), every message checked to arrive. Agent 64 KiB messages are chunked into frames; the relay carries frames as bytes over the SignalR MessagePack hub protocol (the agents' default; bench msgpack-relay compares JSON).`,
     'Both peers of each pair share the worker process (one event loop, 2 cores on this machine), as raw-nd does.',
   );
