@@ -107,7 +107,9 @@ export class Terminal {
     // client's: so the command gets exactly `env` through env -i.
     const vars = Object.entries(env).flatMap(([k, v]) => (v === undefined || k === 'TMUX' ? [] : [shellQuote(`${k}=${v}`)]));
     const wrapped = `env -i ${vars.join(' ')} sh -c ${shellQuote(command)}`;
-    execFileSync('tmux', ['new-session', '-d', '-s', name, '-x', '160', '-y', '45', wrapped], { env, cwd: ROOT });
+    // remain-on-exit: the pane stays after the command ends, so its last words can still be read
+    // (a chat that prints a line and exits at once used to take its screen with it).
+    execFileSync('tmux', ['new-session', '-d', '-s', name, '-x', '160', '-y', '45', wrapped, ';', 'set-option', '-w', '-t', name, 'remain-on-exit', 'on'], { env, cwd: ROOT });
     const t = new Terminal(name);
     onTestFinished(() => {
       spawnSync('tmux', ['kill-session', '-t', name]);
@@ -125,9 +127,13 @@ export class Terminal {
     execFileSync('tmux', ['send-keys', '-t', this.name, name]);
   }
 
-  /** What the screen shows; with `escapes`, the color and style sequences too. */
+  /**
+   * What the screen shows; with `escapes`, the color and style sequences too. Once the command has
+   * ended, with the scrollback: tmux's "Pane is dead" line scrolls the top line off.
+   */
   screen(escapes = false): string {
-    return execFileSync('tmux', ['capture-pane', '-p', ...(escapes ? ['-e'] : []), '-t', this.name]).toString();
+    const history = this.ended() ? ['-S', '-'] : [];
+    return execFileSync('tmux', ['capture-pane', '-p', ...(escapes ? ['-e'] : []), ...history, '-t', this.name]).toString();
   }
 
   /** Waits until the screen matches (polling the terminal, as a person looking at it would). */
@@ -140,7 +146,13 @@ export class Terminal {
     }
   }
 
+  /** True while the command runs (its pane stays after it ends, see open()). */
   alive(): boolean {
-    return spawnSync('tmux', ['has-session', '-t', this.name]).status === 0;
+    return spawnSync('tmux', ['has-session', '-t', this.name]).status === 0 && !this.ended();
+  }
+
+  private ended(): boolean {
+    const r = spawnSync('tmux', ['display-message', '-p', '-t', this.name, '#{pane_dead}']);
+    return r.status !== 0 || r.stdout.toString().trim() === '1';
   }
 }
