@@ -9,8 +9,10 @@ import { DEFAULT_SEND_WINDOW_BYTES } from './constants.js';
 import type { LinkChannel } from './peer-link.js';
 
 /**
- * Twice the engine's send window: a peer that honours the window (it needs our acks to send
- * more, and we ack only after open) never comes near it; one that passes it is not an agent.
+ * Twice the engine's send window: a peer that honours the window never comes near it with
+ * reliable frames (it needs our acks to send more, and a held frame is acked only once
+ * delivered). Past it a link drops unreliable messages, as a lost datagram would be, and fails on
+ * a reliable one: that peer is not an agent.
  */
 export const DEFAULT_EARLY_MESSAGES_MAX_BYTES = 2 * DEFAULT_SEND_WINDOW_BYTES;
 

@@ -135,4 +135,17 @@ describe('BrowserLink before it is open', () => {
     expect(link.state).toBe('closed');
     expect(events).toEqual([`close: p2p failed: the peer sent more than ${DEFAULT_EARLY_MESSAGES_MAX_BYTES} bytes before the link opened`]);
   });
+
+  it('drops unreliable messages past the bound, as lost datagrams, and stays up', () => {
+    const { link, reliable, unreliable, events } = scriptedOfferer();
+    unreliable.open();
+    const mib = new ArrayBuffer(1024 * 1024);
+    const fit = DEFAULT_EARLY_MESSAGES_MAX_BYTES / mib.byteLength;
+    for (let i = 0; i < fit + 3; i++) unreliable.receive(mib);
+    expect(link.state).toBe('connecting');
+    reliable.open();
+    expect(events[0]).toBe('open');
+    expect(events.slice(1)).toHaveLength(fit);
+    link.close();
+  });
 });
