@@ -22,12 +22,21 @@ export class EarlyMessages {
 
   constructor(readonly maxBytes: number = DEFAULT_EARLY_MESSAGES_MAX_BYTES) {}
 
-  /** Keeps `data` for {@link release}; false, keeping nothing more, once the bound would be passed. */
+  /**
+   * Keeps `data` for {@link release}. Past the bound it keeps nothing more: an unreliable message
+   * is dropped (true, as if lost on the way), a reliable one returns false and the link must fail
+   * with {@link overflowReason}.
+   */
   hold(data: Uint8Array, channel: LinkChannel): boolean {
-    if (this.#bytes + data.byteLength > this.maxBytes) return false;
+    if (this.#bytes + data.byteLength > this.maxBytes) return channel === 'unreliable';
     this.#bytes += data.byteLength;
     this.#held.push({ data, channel });
     return true;
+  }
+
+  /** Why a link fails when {@link hold} refused a reliable message. */
+  get overflowReason(): string {
+    return `the peer sent more than ${this.maxBytes} bytes before the link opened`;
   }
 
   get count(): number {

@@ -28,10 +28,13 @@ describe('EarlyMessages', () => {
     expect(early.count).toBe(0);
   });
 
-  it('refuses what would pass its byte bound, and stops handing out when told to', () => {
+  it('past its byte bound drops unreliable messages and refuses reliable ones; stops handing out when told to', () => {
     const early = new EarlyMessages(10);
     expect(early.hold(new Uint8Array(6), 'reliable')).toBe(true);
     expect(early.hold(new Uint8Array(5), 'reliable')).toBe(false);
+    expect(early.hold(new Uint8Array(5), 'unreliable')).toBe(true); // dropped, as if lost
+    expect(early.count).toBe(1);
+    expect(early.overflowReason).toBe('the peer sent more than 10 bytes before the link opened');
     expect(early.hold(new Uint8Array(4), 'reliable')).toBe(true);
     let calls = 0;
     early.release(() => ++calls < 1);

@@ -296,7 +296,7 @@ export class BrowserLink extends Emitter<PeerLinkEvents> implements PeerLink {
       const data = typeof e.data === 'string' ? new TextEncoder().encode(e.data) : new Uint8Array(e.data);
       if (this.#state === 'connecting') {
         // One channel is open and carrying data before the other's open event (early-messages.ts).
-        if (!this.#early.hold(data, channel) && channel === 'reliable') this.#close(`p2p failed: the peer sent more than ${this.#early.maxBytes} bytes before the link opened`);
+        if (!this.#early.hold(data, channel)) this.#close(`p2p failed: ${this.#early.overflowReason}`);
         return;
       }
       this.emit('message', data, channel);

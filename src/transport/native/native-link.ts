@@ -395,7 +395,7 @@ export class NativeLink extends EventEmitter<NativeLinkEvents> implements PeerLi
       typeof msg === 'string' ? Buffer.from(msg, 'utf8') : msg instanceof ArrayBuffer ? new Uint8Array(msg) : msg;
     if (this.#state === 'connecting') {
       // One channel is open and carrying data before the other's open event (early-messages.ts).
-      if (!this.#early.hold(data, channel) && channel === 'reliable') this.#fail(`the peer sent more than ${this.#early.maxBytes} bytes before the link opened`);
+      if (!this.#early.hold(data, channel)) this.#fail(this.#early.overflowReason);
       return;
     }
     this.#emitSafe('message', data, channel);
